@@ -1,0 +1,66 @@
+"""Face data: crops of loosely aligned photos, identity folders, LFW pairs, InsightFace .bin and .rec files."""
+
+from .augment import random_horizontal_flip
+from .crop import (
+    DEFAULT_BOX,
+    DEFAULT_CROP,
+    CropSpec,
+    decode_face,
+    encode_jpeg,
+    image_to_tensor,
+    load_cropped_jpeg,
+    load_face,
+)
+from .folders import (
+    FaceFolderDataset,
+    IdentityFolders,
+    read_index_file,
+    scan_identity_folders,
+    write_index_file,
+)
+from .pairs import Pair, lfw_image_path, people_in_folds, read_lfw_pairs, select_folds
+from .recordio import (
+    ImageRecordHeader,
+    RecordIODataset,
+    RecordIOReader,
+    frame_record,
+    pack_image_record,
+    read_idx,
+    unpack_image_record,
+    write_recordio,
+)
+from .verification_bin import decode_bin_images, pairs_to_bin, read_bin, write_bin
+
+__all__ = [
+    "DEFAULT_BOX",
+    "DEFAULT_CROP",
+    "CropSpec",
+    "FaceFolderDataset",
+    "IdentityFolders",
+    "ImageRecordHeader",
+    "Pair",
+    "RecordIODataset",
+    "RecordIOReader",
+    "decode_bin_images",
+    "decode_face",
+    "encode_jpeg",
+    "frame_record",
+    "image_to_tensor",
+    "lfw_image_path",
+    "load_cropped_jpeg",
+    "load_face",
+    "pack_image_record",
+    "pairs_to_bin",
+    "people_in_folds",
+    "random_horizontal_flip",
+    "read_bin",
+    "read_idx",
+    "read_index_file",
+    "read_lfw_pairs",
+    "scan_identity_folders",
+    "select_folds",
+    "unpack_image_record",
+    "write_bin",
+    "write_index_file",
+    "write_recordio",
+]

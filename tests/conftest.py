@@ -1,0 +1,32 @@
+"""Shared test helpers: where the real faces live, and loading a few of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LFW_ROOT = REPO_ROOT.parent / "shared" / "data" / "lfw"
+
+
+def require_lfw() -> Path:
+    """The LFW folder, or skip the test with the reason."""
+    if not (LFW_ROOT / "images").is_dir():
+        pytest.skip(f"real faces not found at {LFW_ROOT} (the shared LFW copy is absent on this machine)")
+    return LFW_ROOT
+
+
+def load_lfw_faces(count: int) -> torch.Tensor:
+    """The first ``count`` LFW photos (sorted), centre-cropped to 112x112, as (count,3,112,112) in [-1,1]."""
+    from partialface.data import DEFAULT_CROP, load_face
+
+    root = require_lfw()
+    files = sorted((root / "images").glob("*/*.jpg"))[:count]
+    return torch.stack([load_face(f, DEFAULT_CROP) for f in files])
+
+
+@pytest.fixture
+def lfw_root() -> Path:
+    return require_lfw()
