@@ -1,0 +1,117 @@
+"""The command line, driven through its runner (``partialface.cli.main``) and once as a real process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from partialface.cli import main
+from partialface.frequency import to_frequency
+from partialface.plan import ChannelPlan
+from partialface.protected import FORMAT, load_protected, save_protected
+
+from .conftest import require_lfw
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """Two 250x250 photos in person folders and one 112x112 crop."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "photos"
+    for name in ("Ann_Example", "Bob_Example"):
+        (root / name).mkdir(parents=True)
+        Image.fromarray(rng.integers(0, 255, (250, 250, 3), dtype=np.uint8)).save(root / name / f"{name}_0001.jpg")
+    return root
+
+
+def test_protect_folder_writes_npz_and_previews(photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["protect", str(photos), "--out", str(out), "--seed", "3"]) == 0
+    files = sorted(out.rglob("*.npz"))
+    assert [f.relative_to(out).as_posix() for f in files] == [
+        "Ann_Example/Ann_Example_0001.npz",
+        "Bob_Example/Bob_Example_0001.npz",
+    ]
+    assert all(f.with_suffix(".png").stat().st_size > 1000 for f in files)
+    face = load_protected(files[0])
+    plan = ChannelPlan.tface()
+    assert face.channels.shape == (27, 112, 112) and face.plan == plan.fingerprint and face.scale == "none"
+    assert face.crop == {"box": [69, 69, 181, 181], "size": 112}
+    # the sent channels are exactly one rank of the plan (which one is not stored)
+    from partialface.data import DEFAULT_CROP, load_face
+
+    full = to_frequency(load_face(photos / "Ann_Example" / "Ann_Example_0001.jpg", DEFAULT_CROP)[None])[0]
+    matches = [
+        (s, p)
+        for s in range(plan.m)
+        for p in range(plan.n)
+        if torch.allclose(full[plan.channels(s, p)], face.channels, atol=1e-4)
+    ]
+    assert len(matches) == 1
+    assert "wrote 2 protected faces" in capsys.readouterr().out
+
+
+def test_protect_is_seeded_and_honours_plan_file(photos, tmp_path):
+    plan_path = tmp_path / "plan.json"
+    assert main(["plan", "generate", "--seed", "11", "--out", str(plan_path)]) == 0
+    for run in ("a", "b"):
+        assert main(["protect", str(photos / "Ann_Example"), "--out", str(tmp_path / run), "--plan", str(plan_path),
+                     "--seed", "5", "--no-preview"]) == 0
+    a = load_protected(tmp_path / "a" / "Ann_Example_0001.npz")
+    b = load_protected(tmp_path / "b" / "Ann_Example_0001.npz")
+    assert torch.equal(a.channels, b.channels)
+    assert a.plan == ChannelPlan.load(plan_path).fingerprint
+    assert not list((tmp_path / "a").glob("*.png"))
+
+
+def test_protect_errors_are_one_line(tmp_path, capsys):
+    assert main(["protect", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+    assert "missing: no such file or folder" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"pruned": [0], "subsets": [[0]], "permutations": [[0]]}')
+    (tmp_path / "one").mkdir()
+    Image.new("RGB", (112, 112)).save(tmp_path / "one" / "x.png")
+    assert main(["protect", str(tmp_path / "one"), "--out", str(tmp_path / "o"), "--plan", str(bad)]) == 2
+    assert "must cover all 63 kept channels" in capsys.readouterr().err
+
+
+def test_plan_show(capsys):
+    assert main(["plan", "show", "tface"]) == 0
+    shown = capsys.readouterr().out
+    assert '"fingerprint": "8a0257a1e65a4c01"' in shown and '"s": 9' in shown
+
+
+def test_protected_file_rejects_other_files(tmp_path):
+    path = tmp_path / "x.npz"
+    np.savez(path, channels=np.zeros((2, 2, 2), dtype=np.float32))
+    with pytest.raises(ValueError, match="format"):
+        load_protected(path)
+    (tmp_path / "y.npz").write_bytes(b"nonsense")
+    with pytest.raises(ValueError, match="y.npz"):
+        load_protected(tmp_path / "y.npz")
+    save_protected(tmp_path / "z.npz", torch.ones(3, 4, 4), "abc")
+    assert str(np.load(tmp_path / "z.npz")["format"]) == FORMAT
+
+
+def test_demo_without_faces_says_how_to_get_them(tmp_path):
+    with pytest.raises(SystemExit, match="DATA="):
+        main(["demo", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")])
+
+
+@pytest.mark.lfw
+def test_demo_on_real_faces_as_a_process(tmp_path):
+    lfw = require_lfw()
+    result = subprocess.run(
+        [sys.executable, "-m", "partialface", "demo", "--data", str(lfw / "images"), "--out", str(tmp_path), "--count", "2"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    sheets = sorted(tmp_path.rglob("*.png"))
+    assert len(sheets) == 2
+    with Image.open(sheets[0]) as sheet:
+        assert sheet.width > 4 * 112 and sheet.height > 224
