@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 from torch.nn import functional as F
 
@@ -29,13 +28,3 @@ def synthetic_victims(count: int = 4, size: int = 32) -> VictimSet:
     protocol = JudgeProtocol(np.arange(count), impostor_assignment(count, np.random.default_rng(0)))
     return VictimSet(faces, [f"victim{i}" for i in range(count)], gallery, [f"gallery{i}" for i in range(count)],
                      protocol)
-
-
-@pytest.fixture(autouse=True)
-def single_torch_thread():
-    """Run each attack test on one torch thread: on a shared 2-core machine OpenMP's spin-waiting makes
-    tiny multi-threaded convolutions up to 100x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)

@@ -30,3 +30,13 @@ def load_lfw_faces(count: int) -> torch.Tensor:
 @pytest.fixture
 def lfw_root() -> Path:
     return require_lfw()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tiny test tensors run fastest on one thread (and two spinning OpenMP threads on a busy 2-core
+    machine can slow them 100x); processes the tests start choose their own."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -8,7 +8,7 @@ import torch
 
 from partialface.attacks.quality import DEFAULT_MAX_PSNR, psnr_per_image, ssim_per_image
 
-from ._attack_fixtures import single_torch_thread, smooth_faces  # noqa: F401 (autouse fixture)
+from ._attack_fixtures import smooth_faces
 
 
 def test_identical_images_score_perfectly() -> None:

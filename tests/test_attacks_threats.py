@@ -16,7 +16,7 @@ from partialface.encoders import get_encoder
 from partialface.frequency import to_frequency
 from partialface.plan import ChannelPlan
 
-from ._attack_fixtures import single_torch_thread, smooth_faces  # noqa: F401 (autouse fixture)
+from ._attack_fixtures import smooth_faces
 
 PLAN = ChannelPlan.tface()
 

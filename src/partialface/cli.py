@@ -90,7 +90,7 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_attack(args) -> int:
-    from .attacks import run_attack_cli
+    from .attacks.cli import run_attack_cli
 
     return run_attack_cli(args) or 0
 
@@ -131,23 +131,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("train_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=_cmd_train)
 
-    try:
-        from .evaluation.cli import add_eval_arguments
-    except ImportError:  # pragma: no cover - evaluation CLI not installed
-        add_eval_arguments = None
-    if add_eval_arguments:
-        p = sub.add_parser("eval", help="verification accuracy of a model on LFW pairs.txt or a .bin set")
-        add_eval_arguments(p)
-        p.set_defaults(func=_cmd_eval)
+    from .attacks.cli import add_attack_arguments
+    from .evaluation.cli import add_eval_arguments
 
-    try:
-        from .attacks import add_attack_arguments
-    except ImportError:  # pragma: no cover
-        add_attack_arguments = None
-    if add_attack_arguments:
-        p = sub.add_parser("attack", help="privacy evaluation: train reconstruction attacks and judge them")
-        add_attack_arguments(p)
-        p.set_defaults(func=_cmd_attack)
+    p = sub.add_parser("eval", help="verification accuracy of a model on LFW pairs.txt or a .bin set")
+    add_eval_arguments(p)
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("attack", help="privacy evaluation: train reconstruction attacks and judge them")
+    add_attack_arguments(p)
+    p.set_defaults(func=_cmd_attack)
     return parser
 
 

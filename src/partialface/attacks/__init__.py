@@ -50,6 +50,7 @@ __all__ = [
     "VictimSet",
     "add_attack_arguments",
     "build_report",
+    "write_privacy_outputs",
     "identity_leakage",
     "judge_unavailable_reason",
     "load_lfw_attack_data",

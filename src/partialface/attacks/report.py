@@ -101,6 +101,8 @@ def build_report(evaluation: PrivacyEvaluation, lfw_root: str | None = None) -> 
             "attacker_plans": evaluation.attacker_plans,
             "seed": settings.seed,
             "rank_selection": settings.criterion,
+            "device": settings.device,
+            "torch_threads": torch.get_num_threads(),
         },
         "judge": judge,
         "budget": evaluation.budget.to_dict(),

@@ -6,6 +6,11 @@ input convolution brings the input to half size (56x56 for a 112x112 face), ``de
 levels halve it again, and a pixel-shuffle head produces the full-resolution output.  Frequency
 coefficients span very different ranges per channel, so the input is standardised per channel
 with statistics the attacker measures on its own training inputs (:meth:`fit_input_statistics`).
+
+Architecture (``width`` w, ``depth`` d): 2x2 stride-2 stem convolution to w channels at H/2; a
+two-convolution block per level, max-pooling between levels, channels doubling per level; bilinear
+up-sampling and skip concatenation on the way back; a 3x3 convolution to ``4 * out_channels`` and a
+pixel shuffle to full resolution; tanh.
 """
 
 from __future__ import annotations
@@ -50,11 +55,8 @@ class ReconstructionUNet(nn.Module):
         self.depth = int(depth)
         self.register_buffer("input_mean", torch.zeros(in_channels))
         self.register_buffer("input_std", torch.ones(in_channels))
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, width, 2, stride=2, bias=False),
-            nn.BatchNorm2d(width),
-            nn.ReLU(inplace=True),
-        )
+        self.stem_conv = nn.Conv2d(in_channels, width, 2, stride=2, bias=False)
+        self.stem_norm = nn.BatchNorm2d(width)
         level_widths = [width * 2**level for level in range(depth + 1)]
         self.encoders = nn.ModuleList([_conv_block(width, width)])
         for level in range(1, depth + 1):
@@ -90,8 +92,12 @@ class ReconstructionUNet(nn.Module):
     def forward(self, encoded: torch.Tensor) -> torch.Tensor:
         """Reconstruct faces in [-1, 1] from encoded inputs."""
         self._check_input(encoded)
-        x = (encoded - self.input_mean.view(1, -1, 1, 1)) / self.input_std.view(1, -1, 1, 1)
-        x = self.encoders[0](self.stem(x))
+        # The standardisation is folded into the stem convolution (a 2x2, stride-2 convolution without
+        # padding, so this is exact): it saves two passes over a possibly 192-channel input.
+        weight = self.stem_conv.weight / self.input_std.view(1, -1, 1, 1)
+        bias = -(weight * self.input_mean.view(1, -1, 1, 1)).sum(dim=(1, 2, 3))
+        x = F.relu(self.stem_norm(F.conv2d(encoded, weight, bias, stride=2)), inplace=True)
+        x = self.encoders[0](x)
         skips = [x]
         for encoder in self.encoders[1:]:
             x = encoder(F.max_pool2d(x, 2))
