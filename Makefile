@@ -7,6 +7,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   ?=
 OUT    ?= demo_out
+# OpenMP's default busy-waiting makes 2 torch threads 3-4x slower than 1 when the cores are shared.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: demo test bench clean-venv
 

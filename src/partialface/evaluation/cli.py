@@ -52,6 +52,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the query ranks (default 0)")
     parser.add_argument("--ranks", type=int, default=1, help="average the templates of K random ranks per image")
     parser.add_argument("--rank", type=_rank_arg, help="fix one rank 'subset,permutation' for every query")
+    parser.add_argument("--per-rank", action="store_true",
+                        help="also fix each rank in turn: accuracy mean/min/max and template consistency (pairs.txt)")
     parser.add_argument("--no-flip", action="store_true", help="do not add the mirrored image's embedding")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
@@ -77,6 +79,7 @@ def evaluate_model_on_pairs(
     flip: bool = True,
     batch_size: int = 64,
     progress: bool = True,
+    per_rank: bool = False,
 ) -> tuple[dict[str, Any], Any, Any]:
     """(report, scores, issame) of a loaded model on a pairs.txt (with ``images``) or a .bin file."""
     embed_fn = _embed_fn(model, rank)
@@ -100,6 +103,11 @@ def evaluate_model_on_pairs(
                                      batch_size, flip, ranks, seed, progress)
         report = verification_report(scores, issame, folds=stratified_folds(issame))
         report["folds"] = folds or sorted({p.fold for p in pairs})
+        if per_rank:
+            from .ranks import rank_analysis
+
+            report["per_rank"] = rank_analysis(model, pairs, lambda key: model.load_image(root / key),
+                                               batch_size, flip, progress)
     report.update(
         encoder=model.encoder.name,
         plan=model.encoder.plan.fingerprint if model.encoder.plan else None,
@@ -121,7 +129,7 @@ def run_eval(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     report, scores, issame = evaluate_model_on_pairs(
         model, args.pairs, args.images, args.folds, args.seed, args.ranks, args.rank,
-        not args.no_flip, args.batch_size, not args.quiet,
+        not args.no_flip, args.batch_size, not args.quiet, args.per_rank,
     )
     if args.roc:
         plot_roc({f"{model.encoder.name} ({Path(args.pairs).name})": (scores, issame)}, args.roc)
@@ -135,4 +143,12 @@ def run_eval(args: argparse.Namespace) -> int:
         f"TAR@FAR=1e-3 {100 * report['tar_at_far_1e-3']:.2f} %  AUC {report['auc']:.4f}  "
         f"({report['pairs']} pairs, {report['seconds']} s)"
     )
+    if "per_rank" in report:
+        spread = report["per_rank"]
+        print(
+            f"  each rank fixed: accuracy mean {100 * spread['rank_accuracy_mean']:.2f} %, min "
+            f"{100 * spread['rank_accuracy_min']:.2f} %, max {100 * spread['rank_accuracy_max']:.2f} %; "
+            f"same-image template cosine across ranks {spread['template_consistency_mean']:.3f} "
+            f"(genuine pairs {spread['genuine_similarity_mean']:.3f}, impostors {spread['impostor_similarity_mean']:.3f})"
+        )
     return 0

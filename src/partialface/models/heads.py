@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -40,7 +41,7 @@ def register_head(name: str) -> Callable[[Any], Any]:
     return HEADS.register(name)
 
 
-def get_head(name: str, embedding_size: int, num_classes: int, **kwargs: Any) -> "ClassHead":
+def get_head(name: str, embedding_size: int, num_classes: int, **kwargs: Any) -> ClassHead:
     """Build the head registered as ``name`` (``"arcface"``, ``"cosface"``, ``"curricularface"``, ``"softmax"``).
 
     Keyword arguments (``s``, ``m``, ``easy_margin``) go to the head's constructor.

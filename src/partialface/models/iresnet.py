@@ -19,7 +19,7 @@ its published "43.6M"; a 27-channel stem adds 13,824 (24 x 64 x 9).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -132,7 +132,7 @@ class IResNet(Backbone):
         )
         units: list[nn.Module] = []
         channels, size = stem_channels, input_size
-        for stage_out, count in zip(stage_channels, units_per_stage):
+        for stage_out, count in zip(stage_channels, units_per_stage, strict=True):
             units.append(IRUnit(channels, stage_out, stride=2, use_se=use_se))
             units.extend(IRUnit(stage_out, stage_out, stride=1, use_se=use_se) for _ in range(count - 1))
             channels, size = stage_out, conv_output_size(size, kernel_size=3, stride=2, padding=1)

@@ -8,7 +8,8 @@ registry; :mod:`partialface.models.heads` keeps its own :class:`Registry` of mar
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 import torch.nn as nn
 
