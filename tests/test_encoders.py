@@ -95,3 +95,8 @@ def test_unknown_encoder_lists_known_ones():
     with pytest.raises(ValueError, match="partialface"):
         get_encoder("dct")
     assert list_encoders() == ["fixed", "frequency", "partialface", "pruned", "rgb"]
+
+
+def test_unknown_options_are_rejected():
+    with pytest.raises(ValueError, match="unknown option"):
+        get_encoder("partialface", repeats=3)

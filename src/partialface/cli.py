@@ -77,12 +77,6 @@ def _cmd_demo(args) -> int:
     return 0
 
 
-def _cmd_train(args) -> int:
-    from .train import main as train_main
-
-    return train_main(args.train_args) or 0
-
-
 def _cmd_eval(args) -> int:
     from .evaluation.cli import run_eval
 
@@ -127,9 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("train", help="train a model (see `partialface train --help`)", add_help=False)
-    p.add_argument("train_args", nargs=argparse.REMAINDER)
-    p.set_defaults(func=_cmd_train)
+    # `partialface train ...` is handed to partialface.train.main before parsing (see main()).
+    sub.add_parser("train", help="train a model: partialface train CONFIG [--set KEY=VALUE ...] (see --help)")
 
     from .attacks.cli import add_attack_arguments
     from .evaluation.cli import add_eval_arguments
@@ -145,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:  # the trainer owns its arguments (CONFIG, --set, --help, ...)
+        from .train import main as train_main
+
+        return int(train_main(argv[1:]) or 0)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -212,6 +212,11 @@ def _frequency(plan=None, frequency_scale=None, **kw):
     return FrequencyEncoder("frequency", torch.arange(NUM_CHANNELS), None, frequency_scale)
 
 
+# Options every builder accepts; train_repeats only matters to encoders that draw random ranks,
+# subset/permutation only to "fixed".
+_OPTIONS = frozenset({"frequency_scale", "train_repeats", "subset", "permutation"})
+
+
 def list_encoders() -> list[str]:
     return sorted(_BUILDERS)
 
@@ -220,6 +225,9 @@ def get_encoder(name: str, plan: ChannelPlan | None = None, **kwargs) -> InputEn
     """Build an encoder by name (see the module docstring); ``plan`` defaults to ``ChannelPlan.tface()``."""
     if name not in _BUILDERS:
         raise ValueError(f"unknown encoder {name!r}; known: {', '.join(list_encoders())}")
+    unknown = sorted(set(kwargs) - _OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown option(s) {', '.join(unknown)} for encoder {name!r}; known: {', '.join(sorted(_OPTIONS))}")
     return _BUILDERS[name](plan=plan, **kwargs)
 
 

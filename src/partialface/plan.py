@@ -135,8 +135,8 @@ class ChannelPlan:
         """
         table = self._channel_table()  # (m, n, 3s)
         if isinstance(subset, torch.Tensor) or isinstance(permutation, torch.Tensor):
-            sub = torch.as_tensor(subset, dtype=torch.long)
-            per = torch.as_tensor(permutation, dtype=torch.long)
+            sub = torch.as_tensor(subset, dtype=torch.long).cpu()
+            per = torch.as_tensor(permutation, dtype=torch.long).cpu()
             sub, per = torch.broadcast_tensors(sub.reshape(-1), per.reshape(-1))
             self._check_rank(sub, per)
             return table[sub, per]
@@ -163,8 +163,8 @@ class ChannelPlan:
 
         The combinations are taken in ``itertools.combinations`` (lexicographic) order. Returns (B, m//2).
         """
-        combos = torch.tensor(list(itertools.combinations(range(self.m), max(1, self.m // 2))))
         labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+        combos = torch.tensor(list(itertools.combinations(range(self.m), max(1, self.m // 2))), device=labels.device)
         if labels.numel() and int(labels.min()) < 0:
             raise ValueError(f"labels must be non-negative, got {int(labels.min())}")
         return combos[labels % len(combos)]
@@ -176,7 +176,7 @@ class ChannelPlan:
         allowed = self.allowed_subsets(labels)
         b = allowed.shape[0]
         pick = torch.randint(allowed.shape[1], (b,), generator=generator)
-        subset = allowed[torch.arange(b), pick]
+        subset = allowed.cpu()[torch.arange(b), pick]
         permutation = torch.randint(self.n, (b,), generator=generator)
         return subset, permutation
 

@@ -43,7 +43,8 @@ empty for no evaluation), ``DEV_FOLDS`` (folds of ``DEV_PAIRS`` to evaluate; emp
 ``DEV_IMAGES`` (image root of ``DEV_PAIRS``), ``DEV_BATCH_SIZE`` (0: the training batch size),
 ``MAX_SAMPLES`` (stop after this many training samples, all processes together; 0 for no budget),
 ``STAGES_UNIT`` (``epoch``: ``STAGES`` are epochs as in TFace; ``fraction``: fractions of the whole run,
-so that runs with different budgets or ``NUM_AUG`` decay at the same point of their budget),
+so that runs with different budgets or ``NUM_AUG`` decay at the same point of their budget; a resumed
+run with a changed ``NUM_EPOCH`` or ``MAX_SAMPLES`` then follows the new run length from where it is),
 ``DEVICE`` (``auto``, ``cpu``, ``cuda``), ``OUT`` (run folder), ``SAVE_STEPS`` (also checkpoint every
 this many steps inside an epoch; 0 for epoch ends only), ``LOG_EVERY`` (steps between CSV log rows),
 ``TENSORBOARD`` (also log to tensorboard; needs the ``tensorboard`` package),
@@ -64,6 +65,7 @@ from typing import Any
 
 import yaml
 
+from ..data.crop import CropSpec
 from ..encoders import list_encoders
 from ..models import list_heads, list_models
 
@@ -419,8 +421,6 @@ def _datasets(value: Any) -> list[dict[str, Any]]:
 
 
 def _crop(value: Any, input_size: int) -> dict[str, Any]:
-    from ..data.crop import CropSpec
-
     if value is None:
         value = {"box": None, "size": input_size}
     if not isinstance(value, dict):

@@ -7,11 +7,12 @@ group only when ``WORLD_SIZE > 1`` (NCCL on CUDA, gloo on CPU).
 BatchNorm and data parallelism: with per-process batch statistics, N processes of B images do not
 compute what one process of N*B images computes. :class:`SynchronizedBatchNorm` normalises with the
 statistics of the *global* batch. PyTorch's ``nn.SyncBatchNorm`` does this on GPUs only (this torch
-raises "SyncBatchNorm expected input tensor to be on GPU" for CPU tensors), so on CPU the class
-computes the global mean and variance itself with autograd-aware all-reduces
-(``torch.distributed.nn.functional.all_reduce``, which sums the gradients of the statistics across
-processes on the way back), and defers to ``nn.SyncBatchNorm`` elsewhere. Parameter and buffer names
-are those of the plain BatchNorm layers, so checkpoints load into unconverted models.
+raises "SyncBatchNorm expected input tensor to be on GPU" for CPU tensors, and DDP refuses CPU
+modules holding it), so :func:`synchronize_batch_norm` uses ``nn.SyncBatchNorm`` on CUDA and
+:class:`SynchronizedBatchNorm` on CPU: it computes the global mean and variance itself with
+autograd-aware all-reduces (:class:`_DifferentiableAllReduce`: a sum forward, and a sum of the
+gradients of the statistics across processes on the way back). Parameter and buffer names are those of the
+plain BatchNorm layers, so checkpoints load into unconverted models.
 """
 
 from __future__ import annotations
@@ -56,14 +57,6 @@ class DistributedContext:
         """Wait for every process (no-op without distribution)."""
         if self.is_distributed:
             dist.barrier()
-
-    def broadcast_object(self, value: object) -> object:
-        """Rank 0's ``value`` on every process (no-op without distribution)."""
-        if not self.is_distributed:
-            return value
-        holder = [value]
-        dist.broadcast_object_list(holder, src=0)
-        return holder[0]
 
 
 def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
@@ -116,25 +109,64 @@ def shutdown_distributed(context: DistributedContext) -> None:
         dist.destroy_process_group()
 
 
-class SynchronizedBatchNorm(nn.SyncBatchNorm):
-    """``nn.SyncBatchNorm`` that also synchronises CPU tensors (see the module docstring)."""
+class _DifferentiableAllReduce(torch.autograd.Function):
+    """Sum a tensor over the process group; the gradient is the sum of every process's gradient.
+
+    Each process's output feeds its own loss, and the losses are summed (DDP averages them with the
+    same factor for every parameter), so the gradient of a summed input is the all-reduced gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor, group: object) -> torch.Tensor:  # type: ignore[override]
+        ctx.group = group
+        result = tensor.clone()
+        dist.all_reduce(result, op=dist.ReduceOp.SUM, group=group)
+        return result
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        summed = grad.clone()
+        dist.all_reduce(summed, op=dist.ReduceOp.SUM, group=ctx.group)
+        return summed, None
+
+
+class SynchronizedBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm over the global batch of all processes, for CPU tensors (see the module docstring).
+
+    Behaves as a plain BatchNorm (any input ``(B, C, ...)``) in evaluation mode and without a
+    process group of more than one process.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        process_group: object | None = None,
+    ) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats)
+        self.process_group = process_group
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:  # noqa: A002
+        if input.dim() < 2:
+            raise ValueError(f"SynchronizedBatchNorm expects input of shape (B, C, ...), got {tuple(input.shape)}")
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002 (torch's argument name)
         if not self._needs_cpu_sync(input):
             return super().forward(input)
         self._check_input_dim(input)
-        from torch.distributed.nn.functional import all_reduce
-
         group = self.process_group or dist.group.WORLD
         reduce_dims = [0, *range(2, input.dim())]
         shape = [1, input.shape[1]] + [1] * (input.dim() - 2)
         local_count = input.numel() // input.shape[1]
         packed = torch.cat([input.sum(reduce_dims), input.new_tensor([float(local_count)])])
-        packed = all_reduce(packed, group=group)
+        packed = _DifferentiableAllReduce.apply(packed, group)
         count = packed[-1]
         mean = packed[:-1] / count
         centred = input - mean.view(shape)
-        variance = all_reduce((centred * centred).sum(reduce_dims), group=group) / count
+        variance = _DifferentiableAllReduce.apply((centred * centred).sum(reduce_dims), group) / count
         output = centred * torch.rsqrt(variance + self.eps).view(shape)
         if self.affine:
             output = output * self.weight.view(shape) + self.bias.view(shape)
@@ -158,11 +190,18 @@ class SynchronizedBatchNorm(nn.SyncBatchNorm):
         self.running_var.mul_(1 - factor).add_(unbiased, alpha=factor)
 
 
-def synchronize_batch_norm(module: nn.Module, process_group: object | None = None) -> nn.Module:
-    """Replace every BatchNorm layer of ``module`` by :class:`SynchronizedBatchNorm` (same parameters).
+def synchronize_batch_norm(module: nn.Module, device: torch.device, process_group: object | None = None) -> nn.Module:
+    """Make every BatchNorm layer of ``module`` use global-batch statistics (same parameters).
 
-    Returns the converted module (``module`` itself unless it is a BatchNorm layer).
+    CUDA: ``nn.SyncBatchNorm``; CPU: :class:`SynchronizedBatchNorm`. Returns the converted module
+    (``module`` itself unless it is a BatchNorm layer).
     """
+    if torch.device(device).type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module, process_group)
+    return _convert_cpu(module, process_group)
+
+
+def _convert_cpu(module: nn.Module, process_group: object | None) -> nn.Module:
     converted = module
     if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, SynchronizedBatchNorm):
         converted = SynchronizedBatchNorm(
@@ -177,5 +216,5 @@ def synchronize_batch_norm(module: nn.Module, process_group: object | None = Non
         converted.num_batches_tracked = module.num_batches_tracked
         converted.train(module.training)
     for name, child in module.named_children():
-        converted.add_module(name, synchronize_batch_norm(child, process_group))
+        converted.add_module(name, _convert_cpu(child, process_group))
     return converted

@@ -1,0 +1,113 @@
+"""Training throughput on this CPU: images/s of one optimisation step and the encoder's share of it.
+
+For each backbone (default MobileFaceNet and IR-18) with the PartialFace encoder (27 channels, TFace
+plan, label-keyed training ranks) this runs the trainer's own step (:func:`partialface.training.train_step`:
+``encoder.encode_train`` -> backbone -> CosFace head -> cross-entropy -> SGD with momentum) on a batch
+of real LFW faces (random inputs when the LFW copy is absent) and reports
+
+* images/s of the whole step (batch / median step time; data loading is not included),
+* the encoder's share of the step (time in ``encode_train`` / step time),
+
+after warm-up steps. All models run in this one process under the same conditions.
+
+    python benchmarks/train_step.py [--models mobilefacenet ir18] [--encoder partialface] [--batch 64]
+                                    [--steps 3] [--warmup 1] [--classes 1000] [--threads N] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+from partialface.encoders import FrequencyEncoder, estimate_frequency_scale, get_encoder
+from partialface.models import get_head, get_model
+from partialface.training import StepSchedule, build_optimizer, build_scheduler, train_step
+from partialface.training.trainer import FaceClassifier
+
+LFW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw" / "images"
+
+
+def load_faces(count: int, size: int) -> tuple[torch.Tensor, str]:
+    """``count`` real faces (LFW centre crop) or random inputs when LFW is absent."""
+    from partialface.data import CropSpec, load_face
+
+    if LFW.is_dir():
+        files = sorted(LFW.glob("*/*.jpg"))[:: max(1, 10000 // count)][:count]
+        crop = CropSpec(size=size)
+        return torch.stack([load_face(f, crop) for f in files]), f"{len(files)} LFW faces"
+    print(f"note: {LFW} is absent; timing random inputs instead", file=sys.stderr)
+    return torch.rand(count, 3, size, size) * 2 - 1, f"{count} random inputs"
+
+
+def measure(model_name: str, encoder_name: str, faces: torch.Tensor, classes: int, steps: int, warmup: int) -> dict:
+    """Time ``steps`` training steps (after ``warmup``) of one backbone; returns a result row."""
+    batch = faces.shape[0]
+    encoder = get_encoder(encoder_name, train_repeats=3)
+    if isinstance(encoder, FrequencyEncoder):
+        encoder = get_encoder(encoder_name, frequency_scale=estimate_frequency_scale(faces), train_repeats=3)
+    torch.manual_seed(0)
+    backbone = get_model(model_name, in_channels=encoder.out_channels, input_size=faces.shape[-1])
+    head = get_head("cosface", 512, classes, s=32.0, m=0.35)
+    classifier = FaceClassifier(backbone, head).train()
+    schedule = StepSchedule((0.1,), ())
+    optimizer = build_optimizer([classifier], 0.1, momentum=0.9, weight_decay=5e-4)
+    scheduler = build_scheduler(optimizer, schedule)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    labels = torch.arange(batch) % classes
+    generator = torch.Generator().manual_seed(0)
+    results = []
+    for index in range(warmup + steps):
+        result = train_step(classifier, optimizer, scheduler, scaler, encoder, faces, labels, generator)
+        if index >= warmup:
+            results.append(result)
+    step = statistics.median(r.step_seconds for r in results)
+    encode = statistics.median(r.encode_seconds for r in results)
+    return {
+        "model": model_name,
+        "encoder": encoder_name,
+        "in_channels": encoder.out_channels,
+        "batch": batch,
+        "step_seconds": step,
+        "images_per_second": batch / step,
+        "encode_seconds": encode,
+        "encode_share": encode / step,
+        "steps": steps,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=["mobilefacenet", "ir18"])
+    parser.add_argument("--encoder", default="partialface")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--size", type=int, default=112, help="input side")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per model (the median is reported)")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--classes", type=int, default=1000, help="identities of the head")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    args = parser.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    faces, source = load_faces(args.batch, args.size)
+    print(f"# {source}, batch {args.batch}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(f"{'model':<20} {'encoder':<12} {'images/s':>9} {'step s':>8} {'encode s':>9} {'encode share':>13}")
+    rows = []
+    for name in args.models:
+        row = measure(name, args.encoder, faces, args.classes, args.steps, args.warmup)
+        rows.append(row)
+        print(f"{name:<20} {args.encoder:<12} {row['images_per_second']:>9.1f} {row['step_seconds']:>8.2f} "
+              f"{row['encode_seconds']:>9.3f} {row['encode_share']:>12.1%}", flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"source": source, "threads": torch.get_num_threads(), "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

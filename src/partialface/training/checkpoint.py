@@ -1,0 +1,136 @@
+"""Training checkpoints (``partialface.checkpoint/1``): atomic saving, validated loading, slim export.
+
+A checkpoint is ``torch.save`` of a dict:
+
+==============  ========================================================================================
+key             value
+==============  ========================================================================================
+``format``      ``"partialface.checkpoint/1"``
+``model``       ``{"name": registry name, "kwargs": get_model keyword arguments, "state_dict": ...}``
+``head``        ``{"name", "kwargs" (get_head keyword arguments incl. embedding_size, num_classes),
+                "state_dict"}``
+``encoder``     ``encoder.state_dict()`` (name, channel plan, per-frequency scale, NUM_AUG)
+``crop``        ``CropSpec.to_dict()`` of the training faces
+``optimizer``   SGD state dict
+``scheduler``   LR scheduler state dict
+``scaler``      AMP gradient-scaler state dict (None without AMP)
+``epoch``       completed epochs
+``step``        completed optimiser steps (of the whole run)
+``samples_seen``  training samples consumed by all processes together
+``steps_per_epoch``, ``world_size``  the run's layout (a resumed run must match it)
+``config``      the resolved training config
+``metrics``     per-epoch development reports (list of dicts)
+``rng``         global RNG states at save time
+==============  ========================================================================================
+
+An exported inference file (:func:`export_model`) has the same format without ``optimizer``,
+``scheduler``, ``scaler``, ``head`` and ``rng``. Everything in either file is plain tensors,
+numbers, strings, lists and dicts, so it loads with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..atomic import atomic_write
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "TRAINING_KEYS",
+    "INFERENCE_KEYS",
+    "save_checkpoint",
+    "load_checkpoint",
+    "export_model",
+]
+
+CHECKPOINT_FORMAT = "partialface.checkpoint/1"
+INFERENCE_KEYS = ("format", "model", "encoder", "crop", "epoch", "step", "samples_seen", "config", "metrics")
+TRAINING_KEYS = INFERENCE_KEYS + ("head", "optimizer", "scheduler", "rng")
+
+
+def save_checkpoint(path: str | os.PathLike[str], checkpoint: Mapping[str, Any]) -> Path:
+    """Write ``checkpoint`` atomically (temporary sibling file, fsync, ``os.replace``)."""
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"checkpoint format must be {CHECKPOINT_FORMAT!r}, got {checkpoint.get('format')!r}")
+    path = Path(path)
+    with atomic_write(path, "wb") as handle:
+        torch.save(dict(checkpoint), handle)
+    return path
+
+
+def _check_module_entry(entry: Any, key: str, source: str) -> None:
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"{source}: '{key}' must be a dict with name, kwargs and state_dict, got {type(entry).__name__}")
+    missing = [k for k in ("name", "kwargs", "state_dict") if k not in entry]
+    if missing:
+        raise ValueError(f"{source}: '{key}' lacks {', '.join(missing)}")
+    if not isinstance(entry["name"], str) or not isinstance(entry["kwargs"], Mapping):
+        raise ValueError(f"{source}: '{key}' name must be a string and kwargs a dict")
+    if not isinstance(entry["state_dict"], Mapping) or not all(
+        isinstance(v, torch.Tensor) for v in entry["state_dict"].values()
+    ):
+        raise ValueError(f"{source}: '{key}' state_dict must map names to tensors")
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu", require_training_state: bool = False
+) -> dict[str, Any]:
+    """Load and validate a training checkpoint or an exported inference file.
+
+    Args:
+        path: the ``.pt`` file.
+        map_location: where tensors go (default CPU).
+        require_training_state: also require what resuming needs (head, optimizer, scheduler, rng).
+
+    Raises:
+        ValueError: naming the file when it is missing, unreadable, not a partialface checkpoint, of
+        another format version, or lacking required entries.
+    """
+    source = os.fspath(path)
+    if not Path(path).is_file():
+        raise ValueError(f"checkpoint {source!r} does not exist")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises many types for corrupt or foreign files
+        raise ValueError(f"cannot read checkpoint {source!r}: {type(err).__name__}: {err}") from err
+    if not isinstance(data, dict) or "format" not in data:
+        raise ValueError(f"{source!r} is not a partialface checkpoint (no 'format' entry)")
+    if data["format"] != CHECKPOINT_FORMAT:
+        raise ValueError(f"{source!r} has format {data['format']!r}; this version reads {CHECKPOINT_FORMAT!r}")
+    required = TRAINING_KEYS if require_training_state else INFERENCE_KEYS
+    missing = [k for k in required if k not in data]
+    if missing:
+        what = "a resumable training checkpoint" if require_training_state else "a checkpoint"
+        raise ValueError(f"{source!r} lacks {', '.join(missing)} needed for {what}")
+    _check_module_entry(data["model"], "model", source)
+    if "head" in data and data["head"] is not None:
+        _check_module_entry(data["head"], "head", source)
+    if not isinstance(data["encoder"], Mapping) or "name" not in data["encoder"]:
+        raise ValueError(f"{source!r}: 'encoder' must be an encoder state dict with a name")
+    for key in ("epoch", "step", "samples_seen"):
+        if not isinstance(data[key], int) or data[key] < 0:
+            raise ValueError(f"{source!r}: '{key}' must be a non-negative int, got {data[key]!r}")
+    return data
+
+
+def export_model(
+    checkpoint_path: str | os.PathLike[str], out_path: str | os.PathLike[str], half: bool = False
+) -> Path:
+    """Write a slim inference file: the checkpoint without optimizer, scheduler, scaler, head and RNG.
+
+    ``half=True`` stores floating-point weights as float16 (loaders should cast back to float32).
+    """
+    data = load_checkpoint(checkpoint_path)
+    state = {
+        name: (tensor.half() if half and tensor.is_floating_point() else tensor)
+        for name, tensor in data["model"]["state_dict"].items()
+    }
+    slim = {key: data[key] for key in INFERENCE_KEYS}
+    slim["model"] = {**data["model"], "state_dict": state}
+    slim["weights_dtype"] = "float16" if half else "float32"
+    return save_checkpoint(out_path, slim)

@@ -1,0 +1,511 @@
+"""The training loop: one loop for every input encoder, seeded, resumable, optionally distributed.
+
+Per step the trainer takes a batch of RGB faces and labels, mirrors the faces drawn for flipping, and
+asks the injected encoder for the model input: ``inputs = encoder.encode_train(images, labels,
+generator)``. It never branches on the method. Every image appears ``encoder.train_repeats``
+(NUM_AUG) times per epoch.
+
+Determinism and resuming: the sampler permutation of epoch ``e``, the flips and encoder ranks of step
+``t`` of that epoch and torch's global RNG during the step (dropout) are all seeded from
+``(SEED, e, t)`` (see :mod:`.seeding`). A checkpoint written after an epoch (and, with
+``SAVE_STEPS``, inside one) holds the model, head, optimizer, scheduler, AMP scaler, the position in
+the run and the encoder (channel plan, per-frequency scale); resuming from it continues bit for bit
+as the uninterrupted run would (same device, same thread count).
+
+Distribution: under ``torchrun`` every process trains on its slice of each global batch
+(``batch_size`` per process); gradients are averaged by DDP and BatchNorm uses global-batch
+statistics (:func:`.distributed.synchronize_batch_norm`), so N processes compute what one process
+computes on the global batch. Flips are drawn for the whole global batch and sliced, so they do not
+depend on the number of processes; encoder ranks are drawn per process (the encoder API draws from
+one generator per call), so a PartialFace run on N processes sees different -- equally distributed --
+ranks than a single-process run.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import yaml
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..atomic import atomic_write
+from ..data import CropSpec
+from ..encoders import FrequencyEncoder, InputEncoder, encoder_from_state, estimate_frequency_scale, get_encoder
+from ..models import get_head, get_model
+from ..models.heads import HEADS
+from ..plan import ChannelPlan
+from .checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from .config import config_differences
+from .data import TrainingData, build_training_data, sample_faces
+from .dev_evaluation import DevEvaluator
+from .distributed import DistributedContext, init_distributed, shutdown_distributed, synchronize_batch_norm
+from .run_log import RunLogger
+from .sampler import EpochBatchSampler
+from .schedule import StepSchedule, build_optimizer, build_scheduler
+from .seeding import Stream, capture_rng_state, derive_seed, seed_global, seeded_generator
+
+__all__ = ["FaceClassifier", "StepResult", "Trainer", "build_plan", "train_step"]
+
+logger = logging.getLogger("partialface.train")
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+class FaceClassifier(nn.Module):
+    """Backbone and margin head as one module (what DDP wraps): ``forward(inputs, labels) -> logits``.
+
+    With ``amp=True`` the backbone runs under CUDA autocast (float16) and the head in float32.
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, amp: bool = False) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.amp = amp
+
+    def forward(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=inputs.device.type, dtype=torch.float16, enabled=self.amp):
+            embeddings = self.backbone(inputs)
+        return self.head(embeddings.float(), labels)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """Outcome of one training step: mean loss, correct top-1 (margin logits), seconds spent."""
+
+    loss: float
+    correct: int
+    batch: int
+    encode_seconds: float
+    step_seconds: float
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+    encoder: InputEncoder,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    generator: torch.Generator,
+) -> StepResult:
+    """One optimisation step on RGB ``images`` (on the model's device) and ``labels`` (CPU).
+
+    ``model`` is a :class:`FaceClassifier` (or DDP around one). The encoder turns the faces into the
+    model input with ``generator`` (a CPU generator; encoders draw ranks from the CPU labels); the loss
+    is cross-entropy on the head's margin logits.
+    """
+    device = images.device
+    start = time.perf_counter()
+    inputs = encoder.encode_train(images, labels.cpu(), generator)
+    _synchronize(device)
+    encoded = time.perf_counter()
+    labels = labels.to(device, non_blocking=True)
+    logits = model(inputs, labels)
+    loss = F.cross_entropy(logits, labels)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    scheduler.step()
+    loss_value = float(loss.detach())
+    correct = int((logits.detach().argmax(dim=1) == labels).sum())
+    _synchronize(device)
+    end = time.perf_counter()
+    return StepResult(loss_value, correct, int(labels.shape[0]), encoded - start, end - start)
+
+
+def build_plan(spec: str | Mapping[str, int], num_channels: int | None = None) -> ChannelPlan:
+    """The channel plan of a config's ``PLAN`` (``tface``, a JSON path, ``{generate, m, n}``).
+
+    ``num_channels`` (TFace ``NUM_CHS``), when given, must equal the plan's subset size ``s``.
+    """
+    if isinstance(spec, Mapping):
+        plan = ChannelPlan.generate(spec["generate"], m=spec.get("m", 6), n=spec.get("n", 6))
+    elif spec == "tface":
+        plan = ChannelPlan.tface()
+    else:
+        plan = ChannelPlan.load(spec)
+    if num_channels is not None and num_channels != plan.s:
+        raise ValueError(f"NUM_CHS {num_channels} does not match the plan's subset size s = {plan.s} (PLAN {spec!r})")
+    return plan
+
+
+def _head_kwargs(cfg: Mapping[str, Any], num_classes: int) -> dict[str, Any]:
+    dataset = cfg["DATASETS"][0]
+    kwargs: dict[str, Any] = {"embedding_size": cfg["EMBEDDING_SIZE"], "num_classes": num_classes}
+    accepted = inspect.signature(HEADS.builder(cfg["HEAD_NAME"])).parameters
+    if "s" in accepted:
+        kwargs["s"] = dataset["scale"]
+    if "m" in accepted:
+        kwargs["m"] = dataset["margin"]
+    return kwargs
+
+
+def _unwrap(model: nn.Module) -> FaceClassifier:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model  # type: ignore[return-value]
+
+
+class Trainer:
+    """Trains a backbone and head from a resolved config (see :mod:`partialface.training.config`).
+
+    Args:
+        cfg: the resolved config (:func:`partialface.training.load_config`).
+        progress: show a tqdm progress bar (rank 0).
+        context: the distributed context; None sets one up from torchrun's environment.
+
+    ``fit()`` resumes from ``OUT/checkpoint.pt`` (or ``META_RESUME``) when present, trains until
+    ``NUM_EPOCH`` epochs or ``MAX_SAMPLES`` samples, evaluates on the development pairs after every
+    epoch and writes checkpoints and logs into ``OUT``.
+    """
+
+    def __init__(self, cfg: Mapping[str, Any], progress: bool = True, context: DistributedContext | None = None) -> None:
+        self.cfg = dict(cfg)
+        self.progress = progress
+        self._owns_context = context is None
+        self.context = context or init_distributed(cfg["DEVICE"], cfg["DIST_BACKEND"])
+        self.device = self.context.device
+        self.out = Path(cfg["OUT"])
+        if cfg["THREADS"] > 0:
+            torch.set_num_threads(cfg["THREADS"])
+        self.amp = bool(cfg["AMP"]) and self.device.type == "cuda"
+        self.crop = CropSpec.from_dict(cfg["CROP"])
+        self.batch_size = cfg["DATASETS"][0]["batch_size"]
+        self.global_batch = self.batch_size * self.context.world_size
+
+        resume = self._find_resume()
+        self.plan = build_plan(cfg["PLAN"], cfg["NUM_CHS"])
+        self.encoder, self.data = self._build_encoder_and_data(resume)
+        self.steps_per_epoch = EpochBatchSampler.steps_per_epoch(len(self.data.dataset), self.batch_size, self.context.world_size)
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"{self.data.description} x {self.data.repeats} repeats is less than one global batch of "
+                f"{self.global_batch} ({self.batch_size} x {self.context.world_size} processes)"
+            )
+        self.total_steps = self._total_steps()
+        self.schedule = StepSchedule.from_config(
+            cfg["LRS"], cfg["STAGES"], cfg["WARMUP_STEP"], self.steps_per_epoch, self.total_steps, cfg["STAGES_UNIT"]
+        )
+        self.classifier = self._build_classifier(initialise=resume is None)
+        self.optimizer = build_optimizer([self.classifier], self.schedule.lrs[0], cfg["MOMENTUM"], cfg["WEIGHT_DECAY"])
+        self.scheduler = build_scheduler(self.optimizer, self.schedule)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
+        self.model: nn.Module = self.classifier
+        if self.context.is_distributed:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = nn.parallel.DistributedDataParallel(self.classifier, device_ids=device_ids)
+
+        self.epoch = 0
+        self.step = 0
+        self.samples_seen = 0
+        self.metrics: list[dict[str, Any]] = []
+        if resume is not None:
+            self._restore(resume)
+        self.evaluator = DevEvaluator.from_config(cfg) if self.context.is_main else None
+        self.logger: RunLogger | None = None
+        if self.context.is_main:
+            tensorboard = (cfg["LOG_ROOT"] or self.out / "tensorboard") if cfg["TENSORBOARD"] else None
+            self.logger = RunLogger(self.out, tensorboard)
+            self.logger.resume_at(self.step)
+
+    # ------------------------------------------------------------------------------ setup helpers
+    def _build_encoder_and_data(self, resume: Mapping[str, Any] | None) -> tuple[InputEncoder, TrainingData]:
+        """The encoder (from the checkpoint when resuming) and the training set repeated for it.
+
+        A new run of a frequency encoder estimates the per-frequency input scale on
+        ``FREQUENCY_SCALE_SAMPLES`` seeded training faces and rebuilds the encoder with it.
+        """
+        cfg = self.cfg
+        options = dict(cfg["ENCODER_OPTIONS"])
+        if resume is not None:
+            encoder = encoder_from_state(resume["encoder"])
+        else:
+            encoder = get_encoder(cfg["ENCODER"], plan=self.plan, train_repeats=cfg["NUM_AUG"], **options)
+        data = build_training_data(cfg, encoder.train_repeats)
+        if resume is None and isinstance(encoder, FrequencyEncoder):
+            scale = estimate_frequency_scale(sample_faces(data, cfg["FREQUENCY_SCALE_SAMPLES"], cfg["SEED"]))
+            encoder = get_encoder(cfg["ENCODER"], plan=self.plan, frequency_scale=scale, train_repeats=cfg["NUM_AUG"], **options)
+        return encoder, data
+
+    def _build_classifier(self, initialise: bool) -> FaceClassifier:
+        """Backbone and head, seeded from SEED (and BACKBONE_RESUME / HEAD_RESUME weights when ``initialise``)."""
+        cfg = self.cfg
+        seed_global(cfg["SEED"], Stream.INIT)
+        self.model_kwargs = {
+            "in_channels": self.encoder.out_channels,
+            "embedding_size": cfg["EMBEDDING_SIZE"],
+            "input_size": cfg["INPUT_SIZE"],
+            **cfg["MODEL_OPTIONS"],
+        }
+        self.head_kwargs = _head_kwargs(cfg, self.data.num_classes)
+        try:
+            backbone = get_model(cfg["BACKBONE_NAME"], **self.model_kwargs)
+        except TypeError as err:
+            raise ValueError(f"BACKBONE_NAME {cfg['BACKBONE_NAME']} rejects MODEL_OPTIONS {cfg['MODEL_OPTIONS']}: {err}") from err
+        head = get_head(cfg["HEAD_NAME"], **self.head_kwargs)
+        if initialise:
+            self._initialise_from(backbone, head)
+        if self.context.is_distributed:
+            backbone = synchronize_batch_norm(backbone, self.device)
+        return FaceClassifier(backbone, head, amp=self.amp).to(self.device)
+
+    def _total_steps(self) -> int:
+        steps = self.cfg["NUM_EPOCH"] * self.steps_per_epoch
+        if self.cfg["MAX_SAMPLES"] > 0:
+            steps = min(steps, math.ceil(self.cfg["MAX_SAMPLES"] / self.global_batch))
+        return steps
+
+    def _find_resume(self) -> dict[str, Any] | None:
+        latest = self.out / CHECKPOINT_NAME
+        path = latest if latest.is_file() else (Path(self.cfg["META_RESUME"]) if self.cfg["META_RESUME"] else None)
+        if path is None:
+            return None
+        checkpoint = load_checkpoint(path, map_location="cpu", require_training_state=True)
+        differences = config_differences(checkpoint["config"], self.cfg)
+        if differences:
+            detail = ", ".join(f"{k}: {checkpoint['config'].get(k)!r} -> {self.cfg.get(k)!r}" for k in differences)
+            raise ValueError(
+                f"cannot resume {path}: the config changed in keys that alter training ({detail}); "
+                "use another OUT or restore those values"
+            )
+        saved_world = checkpoint.get("world_size", 1)
+        if saved_world != self.context.world_size:
+            raise ValueError(
+                f"cannot resume {path} with {self.context.world_size} processes: it was trained with {saved_world} "
+                "(the global batch, and so every step, would change)"
+            )
+        if self.context.is_main:
+            logger.info("resuming from %s (epoch %d, step %d)", path, checkpoint["epoch"], checkpoint["step"])
+        return checkpoint
+
+    def _initialise_from(self, backbone: nn.Module, head: nn.Module) -> None:
+        for key, module, entry in (("BACKBONE_RESUME", backbone, "model"), ("HEAD_RESUME", head, "head")):
+            if not self.cfg[key]:
+                continue
+            checkpoint = load_checkpoint(self.cfg[key])
+            if checkpoint.get(entry) is None:
+                raise ValueError(f"{key} {self.cfg[key]!r} holds no {entry} weights")
+            try:
+                module.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                        for k, v in checkpoint[entry]["state_dict"].items()})
+            except RuntimeError as err:
+                raise ValueError(f"{key} {self.cfg[key]!r} does not fit this {entry}: {err}") from err
+
+    def _restore(self, checkpoint: Mapping[str, Any]) -> None:
+        self.classifier.backbone.load_state_dict(checkpoint["model"]["state_dict"])
+        self.classifier.head.load_state_dict(checkpoint["head"]["state_dict"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.scheduler.load_state_dict(checkpoint["scheduler"])
+        if checkpoint.get("scaler"):
+            self.scaler.load_state_dict(checkpoint["scaler"])
+        self.epoch = checkpoint["epoch"]
+        self.step = checkpoint["step"]
+        self.samples_seen = checkpoint["samples_seen"]
+        self.metrics = list(checkpoint["metrics"])
+        in_epoch = self.step - self.epoch * self.steps_per_epoch
+        if not 0 <= in_epoch <= self.steps_per_epoch:
+            raise ValueError(
+                f"checkpoint step {self.step} does not lie in epoch {self.epoch + 1} of {self.steps_per_epoch} steps: "
+                "the data, batch size or number of processes changed"
+            )
+
+    # ------------------------------------------------------------------------------ checkpoints
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The checkpoint dict of the current state (``partialface.checkpoint/1``)."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model": {
+                "name": self.cfg["BACKBONE_NAME"],
+                "kwargs": dict(self.model_kwargs),
+                "state_dict": self.classifier.backbone.state_dict(),
+            },
+            "head": {"name": self.cfg["HEAD_NAME"], "kwargs": dict(self.head_kwargs), "state_dict": self.classifier.head.state_dict()},
+            "encoder": self.encoder.state_dict(),
+            "crop": self.crop.to_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.amp else None,
+            "epoch": self.epoch,
+            "step": self.step,
+            "samples_seen": self.samples_seen,
+            "steps_per_epoch": self.steps_per_epoch,
+            "world_size": self.context.world_size,
+            "config": dict(self.cfg),
+            "metrics": list(self.metrics),
+            "rng": capture_rng_state(),
+        }
+
+    def save(self, keep_epoch: bool = False) -> Path | None:
+        """Write ``OUT/checkpoint.pt`` (rank 0; atomically), and ``OUT/epoch_NNN.pt`` when ``keep_epoch``."""
+        path = None
+        if self.context.is_main:
+            state = self.checkpoint_state()
+            path = save_checkpoint(self.out / CHECKPOINT_NAME, state)
+            if keep_epoch:
+                save_checkpoint(self.out / f"epoch_{self.epoch:03d}.pt", state)
+        self.context.barrier()
+        return path
+
+    # ------------------------------------------------------------------------------ evaluation
+    def evaluate(self) -> dict[str, Any] | None:
+        """Dev verification of the current model (rank 0; other ranks wait). None without DEV_PAIRS."""
+        report = None
+        if self.evaluator is not None:
+            started = time.perf_counter()
+            report = self.evaluator.evaluate(self.classifier.backbone, self.encoder, self.device, progress=self.progress)
+            report.update(epoch=self.epoch, step=self.step, samples_seen=self.samples_seen,
+                          seconds=time.perf_counter() - started)
+            self.metrics.append(report)
+            assert self.logger is not None
+            self.logger.log_dev({**report, "tar_at_far_1e-3": report.get("tar_at_far_1e-3")})
+            logger.info(
+                "epoch %d step %d: dev accuracy %.4f +- %.4f, AUC %.4f (%d pairs, %.0f s)",
+                self.epoch, self.step, report["accuracy"], report["accuracy_std"], report["auc"], report["pairs"],
+                report["seconds"],
+            )
+            with atomic_write(self.out / "metrics.json", "w") as handle:
+                json.dump(self.metrics, handle, indent=1)
+        self.context.barrier()
+        return report
+
+    # ------------------------------------------------------------------------------ training
+    def _loader(self, epoch: int, start_step: int, stop_step: int) -> DataLoader:
+        sampler = EpochBatchSampler(
+            len(self.data.dataset), self.batch_size, self.cfg["SEED"], epoch,
+            self.context.world_size, self.context.rank, start_step, stop_step,
+        )
+        workers = self.cfg["WORKERS"]
+        worker_seed = derive_seed(self.cfg["SEED"], Stream.WORKERS, epoch, self.context.rank)
+        return DataLoader(
+            self.data.dataset,
+            batch_sampler=sampler,
+            num_workers=workers,
+            pin_memory=self.device.type == "cuda",
+            generator=torch.Generator().manual_seed(worker_seed),
+            prefetch_factor=2 if workers > 0 else None,
+        )
+
+    def _flip(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Mirror the faces drawn for flipping; draws cover the global batch, this process takes its slice."""
+        draws = torch.rand(self.global_batch, generator=generator) < 0.5
+        mine = draws[self.context.rank * self.batch_size : (self.context.rank + 1) * self.batch_size]
+        mine = mine.to(images.device)[:, None, None, None]
+        return torch.where(mine, images.flip(-1), images)
+
+    def _write_config(self) -> None:
+        if self.context.is_main:
+            with atomic_write(self.out / "config.yaml", "w") as handle:
+                yaml.safe_dump(self.cfg, handle, sort_keys=False, default_flow_style=None)
+
+    def fit(self) -> dict[str, Any]:
+        """Train to the end of the run (resuming where a checkpoint left off); returns a summary."""
+        try:
+            return self._fit()
+        finally:
+            if self.logger is not None:
+                self.logger.close()
+            if self._owns_context:
+                shutdown_distributed(self.context)
+
+    def _fit(self) -> dict[str, Any]:
+        cfg = self.cfg
+        self._write_config()
+        if self.context.is_main:
+            logger.info(
+                "training %s (%s encoder, %d input channels) on %s; %d steps of %d (%d per epoch), %s",
+                cfg["BACKBONE_NAME"], self.encoder.name, self.encoder.out_channels, self.data.description,
+                self.total_steps, self.global_batch, self.steps_per_epoch, self.device,
+            )
+        bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step",
+                   disable=not (self.progress and self.context.is_main), dynamic_ncols=True)
+        window: list[StepResult] = []
+        last_time = time.perf_counter()
+        try:
+            while self.step < self.total_steps:
+                epoch = self.epoch
+                in_epoch = self.step - epoch * self.steps_per_epoch
+                stop = min(self.steps_per_epoch, self.total_steps - epoch * self.steps_per_epoch)
+                if in_epoch < stop:
+                    self.classifier.train()
+                    for local_step, (images, labels) in enumerate(self._loader(epoch, in_epoch, stop), start=in_epoch):
+                        images = images.to(self.device, non_blocking=True)
+                        batch_generator = seeded_generator(cfg["SEED"], Stream.BATCH, epoch, local_step)
+                        if cfg["FLIP"]:
+                            images = self._flip(images, batch_generator)
+                        encoder_generator = seeded_generator(cfg["SEED"], Stream.BATCH, epoch, local_step, 1 + self.context.rank)
+                        seed_global(cfg["SEED"], Stream.GLOBAL, epoch, local_step, self.context.rank)
+                        lr = self.optimizer.param_groups[0]["lr"]
+                        result = train_step(self.model, self.optimizer, self.scheduler, self.scaler, self.encoder,
+                                            images, labels, encoder_generator)
+                        self.step += 1
+                        self.samples_seen += self.global_batch
+                        window.append(result)
+                        bar.update(1)
+                        if self.step % cfg["LOG_EVERY"] == 0 or self.step == self.total_steps:
+                            now = time.perf_counter()
+                            self._log_window(window, lr, now - last_time)
+                            bar.set_postfix(loss=f"{window[-1].loss:.3f}", lr=f"{lr:.3g}")
+                            window, last_time = [], now
+                        if cfg["SAVE_STEPS"] and self.step % cfg["SAVE_STEPS"] == 0 and local_step + 1 < self.steps_per_epoch:
+                            self.save()
+                if stop == self.steps_per_epoch:
+                    self.epoch += 1
+                    self.evaluate()
+                    self.save(keep_epoch=self.epoch in cfg["SAVE_EPOCHS"])
+                else:  # the sample budget ends inside this epoch
+                    self.evaluate()
+                    self.save()
+        finally:
+            bar.close()
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "samples_seen": self.samples_seen,
+            "checkpoint": str(self.out / CHECKPOINT_NAME),
+            "metrics": self.metrics[-1] if self.metrics else None,
+        }
+
+    def _log_window(self, window: list[StepResult], lr: float, seconds: float) -> None:
+        """Log the mean loss and batch accuracy of the last steps over all processes (a collective call)."""
+        if not window:
+            return
+        totals = torch.tensor(
+            [sum(r.loss * r.batch for r in window), sum(r.correct for r in window), sum(r.batch for r in window)],
+            dtype=torch.float64,
+        )
+        if self.context.is_distributed:
+            totals = totals.to(self.device)
+            torch.distributed.all_reduce(totals)
+            totals = totals.cpu()
+        loss_sum, correct, images = totals.tolist()
+        if self.logger is None:
+            return
+        step_seconds = sum(r.step_seconds for r in window)
+        self.logger.log_train({
+            "step": self.step,
+            "epoch": self.step / self.steps_per_epoch,
+            "samples_seen": self.samples_seen,
+            "lr": lr,
+            "loss": loss_sum / images,
+            "batch_accuracy": correct / images,
+            "images_per_second": images / max(seconds, 1e-9),
+            "encode_share": sum(r.encode_seconds for r in window) / max(step_seconds, 1e-9),
+        })
