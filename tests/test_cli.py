@@ -107,11 +107,14 @@ def test_demo_without_faces_says_how_to_get_them(tmp_path):
 def test_demo_on_real_faces_as_a_process(tmp_path):
     lfw = require_lfw()
     result = subprocess.run(
-        [sys.executable, "-m", "partialface", "demo", "--data", str(lfw / "images"), "--out", str(tmp_path), "--count", "2"],
+        [sys.executable, "-m", "partialface", "demo", "--data", str(lfw / "images"), "--out", str(tmp_path), "--count", "2",
+         "--no-verify"],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    sheets = sorted(tmp_path.rglob("*.png"))
+    sheets = sorted((tmp_path / "faces").rglob("*.png"))
     assert len(sheets) == 2
+    page = (tmp_path / "report.html").read_text()
+    assert all(sheet.name in page for sheet in sheets)
     with Image.open(sheets[0]) as sheet:
         assert sheet.width > 4 * 112 and sheet.height > 224

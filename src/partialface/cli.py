@@ -73,7 +73,7 @@ def _cmd_plan(args) -> int:
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
-    run_demo(args.data, args.out, count=args.count, seed=args.seed)
+    run_demo(args.data, args.out, count=args.count, seed=args.seed, verify=not args.no_verify)
     return 0
 
 
@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--count", type=int, default=6)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-verify", action="store_true", help="only the preview sheets, no verification")
     p.set_defaults(func=_cmd_demo)
 
     # `partialface train ...` is handed to partialface.train.main before parsing (see main()).

@@ -1,27 +1,38 @@
-"""``make demo``: protect a handful of real faces and write a preview sheet per face.
+"""``make demo``: protect real faces, verify the development folds from protected queries, write a report.
+
+1. A handful of faces (one per person, seeded) are protected with the default model's plan; a preview
+   sheet per face shows the original, what an eavesdropper could view, and the sent channels.
+2. The shipped default PartialFace model verifies LFW folds 7-8 (the development protocol's
+   evaluation folds, whose people it never saw) from protected queries: one random rank per image.
+3. ``report.html`` gathers the sheets, the ROC curve and the numbers.
 
 Faces come from ``--data`` (default: the shared LFW copy at ``../shared/data/lfw/images`` when it is
-there). One photo per person is taken (seeded), so the sheets show different people.
+there); verification needs ``pairs.txt`` next to that ``images`` folder.
 """
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import random
 from pathlib import Path
 
+from .atomic import atomic_write
 from .data import DEFAULT_CROP
 from .plan import ChannelPlan
 from .protect import IMAGE_SUFFIXES, protect_files
 
-__all__ = ["default_face_folder", "pick_faces", "run_demo", "NO_FACES_HELP"]
+__all__ = ["default_face_folder", "pick_faces", "run_demo", "NO_FACES_HELP", "DEMO_FOLDS"]
+
+DEMO_FOLDS = [7, 8]
 
 NO_FACES_HELP = """no face photos found.
 Give a folder of face photos with DATA=/path/to/faces (make demo DATA=...) or --data.
 Photos should be roughly aligned faces: 112x112 crops, or 250x250 LFW-style photos with the face centred
 (the default crop keeps the central 112x112 box). LFW (deep-funneled) can be obtained from the
 University of Massachusetts' "Labeled Faces in the Wild" page; unpack it so that it holds
-Name/Name_0001.jpg folders."""
+Name/Name_0001.jpg folders (and its pairs.txt beside them for the verification step)."""
 
 
 def default_face_folder() -> Path | None:
@@ -51,20 +62,95 @@ def pick_faces(folder: Path, count: int, seed: int = 0) -> list[Path]:
     return chosen
 
 
-def run_demo(data: str | os.PathLike | None, out: str | os.PathLike, count: int = 6, seed: int = 0) -> list[Path]:
+def _load_default_model():
+    from .api import load_model, shipped_models
+
+    if "default" not in shipped_models():
+        return None
+    return load_model("default")
+
+
+def _verify(model, pairs_path: Path, images: Path, out: Path, seed: int) -> dict:
+    from .evaluation.cli import evaluate_model_on_pairs
+    from .evaluation.metrics import plot_roc
+
+    report, scores, issame = evaluate_model_on_pairs(model, str(pairs_path), str(images), DEMO_FOLDS, seed=seed)
+    plot_roc({f"{model.encoder.name}, protected queries": (scores, issame)}, out / "roc.png",
+             title=f"LFW folds {DEMO_FOLDS[0]}-{DEMO_FOLDS[-1]}, one random rank per query")
+    with atomic_write(out / "verification.json", "w") as fh:
+        json.dump(report, fh, indent=1)
+    return report
+
+
+def _write_html(out: Path, sheets: list[Path], report: dict | None, model, note: str) -> Path:
+    rows = []
+    if report:
+        rows = [
+            ("pairs (LFW folds 7-8)", report["pairs"]),
+            ("accuracy (10 stratified folds)", f"{100 * report['accuracy']:.2f} % &plusmn; {100 * report['accuracy_std']:.2f}"),
+            ("TAR at FAR=1e-3", f"{100 * report['tar_at_far_1e-3']:.2f} %"),
+            ("ROC AUC", f"{report['auc']:.4f}"),
+            ("encoder / plan", f"{report['encoder']} / {report['plan']}"),
+            ("seconds", report["seconds"]),
+        ]
+    card = getattr(model, "card", {}) if model else {}
+    parts = [
+        "<!doctype html><meta charset='utf-8'><title>partialface demo</title>",
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1800px}td{padding:2px 12px}img{max-width:100%}</style>",
+        "<h1>partialface demo</h1>",
+        f"<p>{html.escape(note)}</p>",
+    ]
+    if rows:
+        parts.append("<h2>Verification from protected queries</h2><table>")
+        parts += [f"<tr><td>{html.escape(str(k))}</td><td>{v}</td></tr>" for k, v in rows]
+        parts.append("</table><p><img src='roc.png' alt='ROC curve' style='max-width:640px'></p>")
+    if card:
+        parts.append("<h2>Model card</h2><pre>" + html.escape(json.dumps(card, indent=1)) + "</pre>")
+    parts.append("<h2>Protected faces</h2><p>original | inverse transform of what was sent (what an "
+                 "eavesdropper could view) | the same, contrast-stretched | the sent channels</p>")
+    parts += [f"<p><img src='{html.escape(p.relative_to(out).as_posix())}'></p>" for p in sheets]
+    path = out / "report.html"
+    with atomic_write(path, "w") as fh:
+        fh.write("\n".join(parts) + "\n")
+    return path
+
+
+def run_demo(data: str | os.PathLike | None, out: str | os.PathLike, count: int = 6, seed: int = 0,
+             verify: bool = True) -> Path:
     folder = Path(data) if data else default_face_folder()
     if folder is None or not folder.is_dir():
-        where = f" at {folder}" if folder else ""
-        raise SystemExit(f"partialface demo: {NO_FACES_HELP.replace('no face photos found', 'no face photos found' + where, 1)}")
+        where = f" (looked for {folder})" if folder else ""
+        raise SystemExit(f"partialface demo: {NO_FACES_HELP}{where}")
     faces = pick_faces(folder, count, seed)
     if not faces:
         raise SystemExit(f"partialface demo: {NO_FACES_HELP}")
     out = Path(out)
-    staging = out / "faces"
-    written = []
+    model = _load_default_model()
+    encoder = model.encoder if model else None
+    sheets = []
     for i, face in enumerate(faces):
-        written += protect_files(face, staging, ChannelPlan.tface(), seed=seed + i, crop=DEFAULT_CROP, progress=False)
-    print(f"protected {len(written)} faces from {folder} with the published plan {ChannelPlan.tface().fingerprint}")
-    for path in written:
-        print(f"  {path.with_suffix('.png')}")
-    return written
+        sheets += [p.with_suffix(".png") for p in protect_files(
+            face, out / "faces", ChannelPlan.tface(), seed=seed + i, crop=model.crop if model else DEFAULT_CROP,
+            encoder=encoder, progress=False)]
+    plan = (encoder.plan if encoder else ChannelPlan.tface()).fingerprint
+    print(f"protected {len(sheets)} faces from {folder} with plan {plan}; preview sheets in {out / 'faces'}")
+
+    report, note = None, ""
+    pairs = folder.parent / "pairs.txt"
+    if model is None:
+        note = "No shipped default model in this build: verification skipped."
+    elif not pairs.is_file():
+        note = f"No pairs.txt next to {folder}: verification skipped."
+    elif verify:
+        print(f"verifying LFW folds {DEMO_FOLDS} from protected queries with the default model ...")
+        report = _verify(model, pairs, folder, out, seed)
+        note = (f"Default model ({model.source}) verifying LFW pairs folds {DEMO_FOLDS}, people it never saw in "
+                f"training; every query image was protected with one random rank of its plan.")
+        print(f"accuracy {100 * report['accuracy']:.2f} +- {100 * report['accuracy_std']:.2f} %, "
+              f"TAR@FAR=1e-3 {100 * report['tar_at_far_1e-3']:.2f} %, AUC {report['auc']:.4f} "
+              f"({report['pairs']} pairs, {report['seconds']} s)")
+    if note and not report:
+        print(note)
+    page = _write_html(out, sheets, report, model, note)
+    print(f"report: {page}")
+    return page
