@@ -86,14 +86,14 @@ def main(argv=None) -> None:
     def protect_reused():
         return plan.protect(faces, subset, permutation, out=out)
 
-    truth = reference_to_frequency(faces.double())
-    truth = torch.stack([truth[i, channels[i]] for i in range(args.batch)])
-    fast = protect().double()
-    error = float((fast - truth).norm() / truth.norm())
-    ref_error = float((reference().double() - truth).norm() / truth.norm())
-
+    # memory first, on a fresh heap (freed buffers kept by the allocator would hide the peak)
     mem_fast = peak_extra_mb(protect)
     mem_ref = peak_extra_mb(reference)
+
+    truth = reference_to_frequency(faces.double())
+    truth = torch.stack([truth[i, channels[i]] for i in range(args.batch)])
+    error = float((protect().double() - truth).norm() / truth.norm())
+    ref_error = float((reference().double() - truth).norm() / truth.norm())
     ref_rate = images_per_second(reference, args.batch, max(1, args.repeats // 2))
     fast_rate = images_per_second(protect, args.batch, args.repeats)
     reused_rate = images_per_second(protect_reused, args.batch, args.repeats)

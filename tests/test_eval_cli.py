@@ -65,8 +65,9 @@ def test_eval_cli_writes_report_roc_and_rank_spread(trained, tmp_path, capsys):
 
 def test_exported_model_gives_the_same_templates(trained, tmp_path):
     _, ckpt = trained
-    slim = export_model(ckpt, tmp_path / "slim.pt")
+    slim = export_model(ckpt, tmp_path / "slim.pt", card={"data": "tiny synthetic faces"})
     assert Path(slim).stat().st_size < Path(ckpt).stat().st_size
+    assert load_model(slim).card == {"data": "tiny synthetic faces"}
     faces = torch.rand(2, 3, 16, 16) * 2 - 1
     a = load_model(ckpt).embed(faces, torch.Generator().manual_seed(1))
     b = load_model(slim).embed(faces, torch.Generator().manual_seed(1))

@@ -133,4 +133,6 @@ def export_model(
     slim = {key: data[key] for key in INFERENCE_KEYS}
     slim["model"] = {**data["model"], "state_dict": state}
     slim["weights_dtype"] = "float16" if half else "float32"
+    if card is not None:
+        slim["card"] = dict(card)
     return save_checkpoint(out_path, slim)
