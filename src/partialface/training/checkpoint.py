@@ -119,11 +119,15 @@ def load_checkpoint(
 
 
 def export_model(
-    checkpoint_path: str | os.PathLike[str], out_path: str | os.PathLike[str], half: bool = False
+    checkpoint_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    half: bool = False,
+    card: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a slim inference file: the checkpoint without optimizer, scheduler, scaler, head and RNG.
 
     ``half=True`` stores floating-point weights as float16 (loaders should cast back to float32).
+    ``card`` (a JSON-like dict: data, budget, accuracy, the reproducing command) is stored as ``card``.
     """
     data = load_checkpoint(checkpoint_path)
     state = {
