@@ -251,6 +251,9 @@ def estimate_frequency_scale(faces: torch.Tensor, floor: float = 1e-6) -> torch.
 
     Used as ``frequency_scale`` so that every channel enters the model near unit scale.
     """
-    freq = to_frequency(faces)
-    rms = freq.double().pow(2).mean(dim=(0, 2, 3)).sqrt()
+    total = torch.zeros(NUM_CHANNELS, dtype=torch.float64)
+    for start in range(0, faces.shape[0], 16):  # 16 faces of 192 channels at a time: bounded memory
+        freq = to_frequency(faces[start : start + 16])
+        total += freq.double().pow(2).sum(dim=(0, 2, 3)).cpu()
+    rms = (total / (faces.shape[0] * faces.shape[2] * faces.shape[3])).sqrt()
     return rms.clamp_min(floor).float()
