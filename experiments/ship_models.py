@@ -31,7 +31,8 @@ def card_for(run: Path) -> dict:
                    "batch_size": cfg["DATASETS"][0]["batch_size"], "seed": cfg["SEED"]},
         "dev_protocol": {
             "pairs": f"LFW pairs.txt folds 7-8 ({report['pairs']} pairs), people never seen in training",
-            "queries": "one random rank per image (seed 0), flip-fused templates, 10 stratified folds",
+            "queries": ("one random rank per image (seed 0)" if ckpt["encoder"].get("plan") else "plain RGB images")
+                       + ", flip-fused templates, 10 stratified folds",
             "accuracy": report["accuracy"], "accuracy_std": report["accuracy_std"],
             "tar_at_far_1e-3": report["tar_at_far_1e-3"], "auc": report["auc"],
         },
