@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROWS = [
-    ("rgb", "ArcFace baseline (RGB, unprotected)"),
+    ("rgb", "RGB baseline (unprotected)"),
     ("partialface", "PartialFace, published plan (TFace tables)"),
     ("partialface_generated", "PartialFace, generated plan (seed 2026, m=6, n=6)"),
     ("fixed", "vanilla: one fixed subset and permutation"),

@@ -46,6 +46,7 @@ downsampling reads position ``i (8n-1)/(n-1) = 8i + 7i/(n-1)``, which lies insid
 from __future__ import annotations
 
 import functools
+import math
 from typing import Sequence
 
 import numpy as np
@@ -150,9 +151,9 @@ def validate_faces(x: torch.Tensor, name: str = "x") -> None:
         raise ValueError(f"{name} must be a floating tensor with values in [-1,1], got dtype {x.dtype}")
     if x.numel() == 0:
         raise ValueError(f"{name} is empty: shape {tuple(x.shape)}")
-    if not bool(torch.isfinite(x).all()):
+    lo, hi = (float(v) for v in torch.aminmax(x))  # one pass; NaN and inf show up in the extremes
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"{name} contains NaN or inf values")
-    lo, hi = float(x.min()), float(x.max())
     if lo < -1 - _RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
         raise ValueError(
             f"{name} values must lie in [-1,1] (RGB scaled as (pixel/255-0.5)/0.5), got min {lo:.4g}, max {hi:.4g}"
@@ -262,6 +263,7 @@ def to_frequency(
         target = out
 
     step = _chunk_size(j, h, w, x.element_size())
+    rows_buffer = None  # one cache-resident intermediate, reused by every chunk
     for start in range(0, b, step):
         stop = min(b, start + step)
         batch = slice(start, stop) if per_sample else slice(0, 1)
@@ -272,7 +274,10 @@ def to_frequency(
         else:
             planes = ycc[start:stop].index_select(1, colour[0])
         rw, cw = row_w[:, batch], col_w[:, batch]
-        rows = planes[..., 0:h, :] * rw[0]
+        shape = torch.broadcast_shapes(planes[..., 0:h, :].shape, rw[0].shape)
+        if rows_buffer is None or rows_buffer.shape != shape:
+            rows_buffer = torch.empty(shape, dtype=x.dtype, device=x.device)
+        rows = torch.mul(planes[..., 0:h, :], rw[0], out=rows_buffer)
         rows.addcmul_(planes[..., 1 : h + 1, :], rw[1])
         rows.addcmul_(planes[..., 2 : h + 2, :], rw[2])
         dst = target[start:stop]
