@@ -12,7 +12,7 @@ from partialface import load_model
 from partialface.cli import main
 from partialface.training import Trainer, export_model, resolve_config
 
-from .test_training_loop import tiny_config, write_identities, write_pairs
+from ._training_fixtures import tiny_config, write_identities, write_pairs
 
 
 @pytest.fixture(scope="module")
