@@ -81,6 +81,15 @@ def test_sampling_is_seeded_and_query_ranks_uniform():
     assert counts.min() > 5000 / plan.num_ranks * 0.7
 
 
+def test_query_ranks_do_not_depend_on_the_batch_split():
+    plan = ChannelPlan.tface()
+    whole = plan.sample_query_ranks(300, torch.Generator().manual_seed(3))
+    generator = torch.Generator().manual_seed(3)
+    parts = [plan.sample_query_ranks(size, generator) for size in (1, 63, 64, 172)]
+    for i in range(2):
+        assert torch.equal(whole[i], torch.cat([p[i] for p in parts]))
+
+
 def test_generate_is_valid_deterministic_and_distinct():
     a, b, c = ChannelPlan.generate(3), ChannelPlan.generate(3), ChannelPlan.generate(4)
     assert a == b and a.fingerprint == b.fingerprint

@@ -183,10 +183,13 @@ class ChannelPlan:
     def sample_query_ranks(
         self, batch: int, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Query ranks: uniform over all m * n (subset, permutation) pairs."""
-        subset = torch.randint(self.m, (int(batch),), generator=generator)
-        permutation = torch.randint(self.n, (int(batch),), generator=generator)
-        return subset, permutation
+        """Query ranks: uniform over all m * n (subset, permutation) pairs.
+
+        One draw per face, in order, so the ranks a seeded generator gives do not depend on how the
+        faces are split into batches (``sample_query_ranks(256, g)`` equals four calls of 64).
+        """
+        rank = torch.randint(self.m * self.n, (int(batch),), generator=generator)
+        return rank // self.n, rank % self.n
 
     # ----------------------------------------------------------------- persistence
     def to_dict(self) -> dict:
