@@ -73,6 +73,23 @@ def test_dataset_items_repeat_and_crop(tree: Path) -> None:
         FaceFolderDataset(samples, repeat=0)
 
 
+def test_cached_items_equal_decoded_ones_and_skip_the_file(tree: Path) -> None:
+    samples, _ = scan_identity_folders(tree)
+    crop = CropSpec(box=(4, 4, 36, 36), size=16)
+    plain = FaceFolderDataset(samples, crop, repeat=2)
+    cached = FaceFolderDataset(samples, crop, repeat=2, cache=True)
+    for index in range(len(plain)):
+        assert torch.equal(cached[index][0], plain[index][0])  # bit-exact, also the repeat's copy
+        assert cached[index][1] == plain[index][1]
+    assert len(cached.cache) == len(samples)
+    assert all(t.dtype == torch.uint8 for t in cached.cache.values())
+    before = cached[0][0]
+    Path(samples[0][0]).unlink()  # a cached image is never read again
+    assert torch.equal(cached[0][0], before)
+    with pytest.raises(ValueError, match="cannot load face image"):
+        plain[0]
+
+
 def test_flip_is_random_and_reproducible_under_manual_seed(tree: Path) -> None:
     samples, _ = scan_identity_folders(tree)
     plain = FaceFolderDataset(samples[:1], None)[0][0]

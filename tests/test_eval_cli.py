@@ -80,3 +80,9 @@ def test_eval_errors_name_the_problem(trained, tmp_path, capsys):
     assert "nope.pt" in capsys.readouterr().err
     assert main(["eval", "--model", str(ckpt), "--pairs", str(root / "pairs.txt")]) == 2
     assert "--images" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["eval", "--model", str(ckpt), "--pairs", str(root / "pairs.txt"), "--images", str(root / "images"),
+                     "--device", "cuda"]) == 2
+        assert "--device cuda: torch sees no CUDA device" in capsys.readouterr().err
+    assert main(["eval", "--model", str(ckpt), "--pairs", str(root / "pairs.txt"), "--device", "gpu0"]) == 2
+    assert "--device 'gpu0'" in capsys.readouterr().err

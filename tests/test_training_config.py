@@ -88,6 +88,7 @@ def test_defaults_and_partialface_keys() -> None:
     assert cfg["ENCODER"] == "fixed" and cfg["SEED"] == 1337 and cfg["NUM_AUG"] == 3
     assert cfg["DATASETS"][0]["batch_size"] == 64 and cfg["MAX_SAMPLES"] == 0 and cfg["STAGES_UNIT"] == "epoch"
     assert resolve_config(minimal())["ENCODER"] == "partialface"
+    assert cfg["CACHE_IMAGES"] is False and cfg["CHANNELS_LAST"] is False
 
 
 @pytest.mark.parametrize(
@@ -163,6 +164,8 @@ def test_unknown_keys_name_the_key_and_close_matches(tmp_path: Path) -> None:
         ({"ENCODER": "rgb", "ENCODER_OPTIONS": {"subset": 1}}, "rgb takes no ENCODER_OPTIONS"),
         ({"ENCODER": "jpeg"}, "ENCODER 'jpeg'"),
         ({"SAVE_EPOCHS": [30]}, "beyond NUM_EPOCH"),
+        ({"CACHE_IMAGES": "maybe"}, "CACHE_IMAGES must be true or false"),
+        ({"CHANNELS_LAST": 1.5}, "CHANNELS_LAST must be true or false"),
     ],
 )
 def test_invalid_values_are_rejected_by_key(extra: dict, message: str) -> None:

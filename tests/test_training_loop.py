@@ -3,6 +3,7 @@ SIGKILL), and 2-process DDP equal to one process on the same global batch."""
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import subprocess
@@ -90,6 +91,29 @@ def test_one_epoch_per_encoder(dataset_root: Path, tmp_path: Path) -> None:
         log = (out / "train_log.csv").read_text().splitlines()
         assert log[0].startswith("step,epoch,samples_seen,lr,loss") and len(log) >= 2
         assert len((out / "dev_log.csv").read_text().splitlines()) == 2
+
+
+def test_cached_images_train_identically_and_channels_last_agrees(dataset_root: Path, tmp_path: Path) -> None:
+    base = dict(ENCODER="partialface", NUM_EPOCH=1, DEV_PAIRS="")
+    train(tiny_config(dataset_root, tmp_path / "plain", **base))
+    train(tiny_config(dataset_root, tmp_path / "cached", CACHE_IMAGES=True, **base))
+    assert_same_training_state(tmp_path / "plain" / "checkpoint.pt", tmp_path / "cached" / "checkpoint.pt")
+    nhwc = train(tiny_config(dataset_root, tmp_path / "nhwc", CHANNELS_LAST=True, **base))
+    assert nhwc["step"] == load_checkpoint(tmp_path / "plain" / "checkpoint.pt")["step"]
+
+
+def test_channels_last_classifier_computes_the_same_logits() -> None:
+    from partialface.models import get_head
+    from partialface.training.trainer import FaceClassifier
+
+    torch.manual_seed(0)
+    backbone = get_model("mobilefacenet", width=0.25, in_channels=27, embedding_size=16, input_size=16)
+    head = get_head("cosface", embedding_size=16, num_classes=5, s=16, m=0.2)
+    plain = FaceClassifier(backbone, head).eval()
+    nhwc = FaceClassifier(copy.deepcopy(backbone), copy.deepcopy(head), channels_last=True).eval()
+    nhwc = nhwc.to(memory_format=torch.channels_last)
+    inputs, labels = torch.randn(4, 27, 16, 16), torch.tensor([0, 1, 2, 3])
+    assert torch.allclose(plain(inputs, labels), nhwc(inputs, labels), rtol=1e-4, atol=1e-4)
 
 
 def test_training_data_from_folders_index_and_recordio(dataset_root: Path, tmp_path: Path) -> None:

@@ -100,8 +100,12 @@ def image_to_tensor(image: Image.Image) -> torch.Tensor:
     if image.mode != "RGB":
         image = image.convert("RGB")
     array = np.array(image, dtype=np.uint8)  # (H, W, 3), a writable copy
-    tensor = torch.from_numpy(array).permute(2, 0, 1).to(torch.float32)
-    return tensor.div_(255.0).sub_(0.5).div_(0.5).contiguous()
+    return bytes_to_unit(torch.from_numpy(array).permute(2, 0, 1))
+
+
+def bytes_to_unit(pixels: torch.Tensor) -> torch.Tensor:
+    """8-bit pixels (uint8, any shape) to float32 in [-1, 1]: ``(x / 255 - 0.5) / 0.5``."""
+    return pixels.to(torch.float32).div_(255.0).sub_(0.5).div_(0.5).contiguous()
 
 
 def _prepare(image: Image.Image, crop: CropSpec | None) -> torch.Tensor:

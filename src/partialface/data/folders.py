@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from ..atomic import atomic_write
 from .augment import random_horizontal_flip
-from .crop import DEFAULT_CROP, CropSpec, load_face
+from .crop import DEFAULT_CROP, CropSpec, bytes_to_unit, load_face
 
 Sample = tuple[Path, int]
 
@@ -81,6 +81,10 @@ class FaceFolderDataset(Dataset[tuple[torch.Tensor, int]]):
     Item ``i`` is sample ``i % len(samples)``: with ``repeat = r`` every image appears ``r`` times per
     epoch (PartialFace's NUM_AUG), each copy with its own flip draw when ``flip`` is true. The flip is
     drawn from torch's global RNG inside the worker (see :func:`random_horizontal_flip`).
+
+    With ``cache=True`` every image is decoded and cropped once, on first use, and kept in memory
+    (uint8, 3 x S x S bytes per image); later reads return the same values without touching the file.
+    Use it with in-process loading (``num_workers=0``): a worker's cache dies with the worker.
     """
 
     def __init__(
@@ -89,6 +93,7 @@ class FaceFolderDataset(Dataset[tuple[torch.Tensor, int]]):
         crop: CropSpec | None = DEFAULT_CROP,
         flip: bool = False,
         repeat: int = 1,
+        cache: bool = False,
     ) -> None:
         if len(samples) == 0:
             raise ValueError("FaceFolderDataset needs at least one sample")
@@ -98,6 +103,7 @@ class FaceFolderDataset(Dataset[tuple[torch.Tensor, int]]):
         self.crop = crop
         self.flip = flip
         self.repeat = repeat
+        self.cache: dict[int, torch.Tensor] | None = {} if cache else None
 
     def __len__(self) -> int:
         return self.repeat * len(self.samples)
@@ -105,11 +111,23 @@ class FaceFolderDataset(Dataset[tuple[torch.Tensor, int]]):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)} items")
-        path, label = self.samples[index % len(self.samples)]
-        image = load_face(path, self.crop)
+        key = index % len(self.samples)
+        path, label = self.samples[key]
+        if self.cache is None:
+            image = load_face(path, self.crop)
+        else:
+            stored = self.cache.get(key)
+            if stored is None:
+                stored = self.cache[key] = _to_bytes(load_face(path, self.crop))
+            image = bytes_to_unit(stored)
         if self.flip:
             image = random_horizontal_flip(image)
         return image, label
+
+
+def _to_bytes(image: torch.Tensor) -> torch.Tensor:
+    """A face in [-1, 1] that came from 8-bit pixels back to those uint8 values (exact round trip)."""
+    return image.add(1.0).mul_(127.5).round_().to(torch.uint8)
 
 
 def read_index_file(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> list[Sample]:

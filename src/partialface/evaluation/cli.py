@@ -57,6 +57,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-flip", action="store_true", help="do not add the mirrored image's embedding")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument("--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:1, ...")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -126,7 +127,13 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = load_model(args.model)
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as err:
+        raise ValueError(f"--device {args.device!r}: {err}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device}: torch sees no CUDA device")
+    model = load_model(args.model, device=device)
     report, scores, issame = evaluate_model_on_pairs(
         model, args.pairs, args.images, args.folds, args.seed, args.ranks, args.rank,
         not args.no_flip, args.batch_size, not args.quiet, args.per_rank,

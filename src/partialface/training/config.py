@@ -48,7 +48,10 @@ run with a changed ``NUM_EPOCH`` or ``MAX_SAMPLES`` then follows the new run len
 ``DEVICE`` (``auto``, ``cpu``, ``cuda``), ``OUT`` (run folder), ``SAVE_STEPS`` (also checkpoint every
 this many steps inside an epoch; 0 for epoch ends only), ``LOG_EVERY`` (steps between CSV log rows),
 ``TENSORBOARD`` (also log to tensorboard; needs the ``tensorboard`` package),
-``FREQUENCY_SCALE_SAMPLES`` (training faces used to estimate the per-frequency input scale).
+``FREQUENCY_SCALE_SAMPLES`` (training faces used to estimate the per-frequency input scale),
+``CACHE_IMAGES`` (folders/index data: decode and crop every image once and keep it in memory as
+uint8; best with ``WORKERS: 0``), ``CHANNELS_LAST`` (run the backbone in channels-last memory format,
+the fast layout for mixed-precision convolutions on CUDA).
 
 Relative paths are taken relative to the working directory, as TFace does (the shipped configs
 expect to be run from the repository root).
@@ -146,6 +149,8 @@ DEFAULTS: dict[str, Any] = {
     "LOG_EVERY": 10,
     "TENSORBOARD": False,
     "FREQUENCY_SCALE_SAMPLES": 256,
+    "CACHE_IMAGES": False,
+    "CHANNELS_LAST": False,
 }
 
 # Keys that may change when a run is resumed (they do not change what the finished weights are, or
@@ -155,7 +160,7 @@ RUNTIME_KEYS = frozenset(
         "NUM_EPOCH", "MAX_SAMPLES", "WORKERS", "NUM_WORKERS", "THREADS", "DEVICE", "OUT", "MODEL_ROOT",
         "LOG_ROOT", "SAVE_EPOCHS", "SAVE_STEPS", "LOG_EVERY", "TENSORBOARD", "DEV_PAIRS", "DEV_FOLDS",
         "DEV_IMAGES", "DEV_BATCH_SIZE", "META_RESUME", "WORLD_SIZE", "RANK", "LOCAL_RANK", "DIST_URL",
-        "DIST_BACKEND", "DATA_ROOT", "INDEX_ROOT", "EXCLUDE_PAIRS",
+        "DIST_BACKEND", "DATA_ROOT", "INDEX_ROOT", "EXCLUDE_PAIRS", "CACHE_IMAGES", "CHANNELS_LAST",
     }
 )
 
@@ -521,6 +526,8 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "LOG_EVERY": _int("LOG_EVERY", 1),
     "TENSORBOARD": _bool("TENSORBOARD"),
     "FREQUENCY_SCALE_SAMPLES": _int("FREQUENCY_SCALE_SAMPLES", 1),
+    "CACHE_IMAGES": _bool("CACHE_IMAGES"),
+    "CHANNELS_LAST": _bool("CHANNELS_LAST"),
 }
 assert set(_CHECKS) == set(DEFAULTS)
 

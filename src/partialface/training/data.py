@@ -126,7 +126,7 @@ def build_training_data(cfg: Mapping[str, Any], repeats: int) -> TrainingData:
         )
     if not samples:
         raise ValueError(f"no training images left in {where} after MIN_IMAGES and EXCLUDE_FOLDS")
-    dataset = FaceFolderDataset(samples, crop=crop, flip=False, repeat=repeats)
+    dataset = FaceFolderDataset(samples, crop=crop, flip=False, repeat=repeats, cache=cfg["CACHE_IMAGES"])
     description = f"{len(samples)} images of {num_classes} identities from {where}"
     if excluded:
         description += f" ({len(excluded)} people of folds {cfg['EXCLUDE_FOLDS']} excluded)"

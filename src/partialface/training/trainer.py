@@ -66,16 +66,21 @@ CHECKPOINT_NAME = "checkpoint.pt"
 class FaceClassifier(nn.Module):
     """Backbone and margin head as one module (what DDP wraps): ``forward(inputs, labels) -> logits``.
 
-    With ``amp=True`` the backbone runs under CUDA autocast (float16) and the head in float32.
+    With ``amp=True`` the backbone runs under CUDA autocast (float16) and the head in float32. With
+    ``channels_last=True`` the inputs are laid out channels-last (move the module with
+    ``.to(memory_format=torch.channels_last)`` too); the values are the same, the convolutions faster.
     """
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, amp: bool = False) -> None:
+    def __init__(self, backbone: nn.Module, head: nn.Module, amp: bool = False, channels_last: bool = False) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
         self.amp = amp
+        self.channels_last = channels_last
 
     def forward(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device_type=inputs.device.type, dtype=torch.float16, enabled=self.amp):
             embeddings = self.backbone(inputs)
         return self.head(embeddings.float(), labels)
@@ -187,6 +192,8 @@ class Trainer:
         if cfg["THREADS"] > 0:
             torch.set_num_threads(cfg["THREADS"])
         self.amp = bool(cfg["AMP"]) and self.device.type == "cuda"
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
         self.crop = CropSpec.from_dict(cfg["CROP"])
         self.batch_size = cfg["DATASETS"][0]["batch_size"]
         self.global_batch = self.batch_size * self.context.world_size
@@ -265,7 +272,10 @@ class Trainer:
             self._initialise_from(backbone, head)
         if self.context.is_distributed:
             backbone = synchronize_batch_norm(backbone, self.device)
-        return FaceClassifier(backbone, head, amp=self.amp).to(self.device)
+        classifier = FaceClassifier(backbone, head, amp=self.amp, channels_last=cfg["CHANNELS_LAST"]).to(self.device)
+        if cfg["CHANNELS_LAST"]:
+            classifier = classifier.to(memory_format=torch.channels_last)
+        return classifier
 
     def _total_steps(self) -> int:
         steps = self.cfg["NUM_EPOCH"] * self.steps_per_epoch
