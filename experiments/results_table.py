@@ -1,9 +1,12 @@
-"""Print the markdown table of docs/results.md from the run folders of experiments/dev_protocol.sh.
+"""Print the markdown tables of docs/results.md.
 
-    python experiments/results_table.py [runs]
+    python experiments/results_table.py [runs]                       # CPU rows (experiments/dev_protocol.sh)
+    python experiments/results_table.py --gpu experiments/results/gpu_h200_run*.json   # GPU rows
 
-Each ``runs/dev_<row>/`` needs ``checkpoint.pt`` and ``eval.json``; the speed column is the mean
-images/s over the rows of its ``train_log.csv`` (it depends on what else the machine was running).
+Each ``runs/dev_<row>/`` needs ``checkpoint.pt`` and ``eval.json`` (and, where the per-rank spread was
+measured separately, ``eval_per_rank.json``); the speed column is the mean images/s over the rows of its
+``train_log.csv`` (it depends on what else the machine was running). GPU rows come from the
+``results.json`` of ``experiments/gpu_protocol.py``.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ def main(root: Path) -> None:
         print(f"| {label} | {100 * report['accuracy']:.2f} +- {100 * report['accuracy_std']:.2f} | "
               f"{100 * report['tar_at_far_1e-3']:.2f} | {report['auc']:.4f} | {samples:,} | {mean_speed(run):.1f} |")
         spread = report.get("per_rank")
+        if spread is None and (run / "eval_per_rank.json").is_file():
+            spread = json.loads((run / "eval_per_rank.json").read_text()).get("per_rank")
         if spread:
             print(f"|   each of its {len(spread['ranks'])} ranks fixed in turn | mean {100 * spread['rank_accuracy_mean']:.2f}, "
                   f"min {100 * spread['rank_accuracy_min']:.2f}, max {100 * spread['rank_accuracy_max']:.2f} | | | | |")
@@ -49,5 +54,29 @@ def main(root: Path) -> None:
                   f"(genuine pairs {spread['genuine_similarity_mean']:.3f}, impostors {spread['impostor_similarity_mean']:.3f}) | | | | |")
 
 
+GPU_ROWS = {"rgb": "RGB", "partialface": "PartialFace (published plan)", "fixed": "vanilla fixed subset",
+            "pruned": "all 162 high-frequency channels", "partialface_generated": "PartialFace (generated plan)"}
+
+
+def gpu_tables(paths: list[Path]) -> None:
+    print("| run | backbone | encoder | samples | accuracy (%) | TAR@FAR=1e-3 (%) | AUC | each rank fixed: mean (min-max) | "
+          "same-image cosine across ranks | train s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for path in paths:
+        results = json.loads(path.read_text())
+        jobs = [(k, v) for k, v in results.items() if isinstance(v, dict) and "eval" in v]
+        for name, job in sorted(jobs, key=lambda kv: (kv[1]["backbone"], list(GPU_ROWS).index(kv[1]["row"]))):
+            report, spread = job["eval"], job.get("per_rank")
+            ranks = (f"{100 * spread['rank_accuracy_mean']:.2f} ({100 * spread['rank_accuracy_min']:.2f}-"
+                     f"{100 * spread['rank_accuracy_max']:.2f})" if spread else "")
+            cosine = f"{spread['template_consistency_mean']:.3f}" if spread else ""
+            print(f"| {path.stem} | {job['backbone']} | {GPU_ROWS[job['row']]} | {job['budget']:,} | "
+                  f"{100 * report['accuracy']:.2f} +- {100 * report['accuracy_std']:.2f} | "
+                  f"{100 * report['tar_at_far_1e-3']:.2f} | {report['auc']:.4f} | {ranks} | {cosine} | {job['train_s']:.0f} |")
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "runs"))
+    if len(sys.argv) > 1 and sys.argv[1] == "--gpu":
+        gpu_tables([Path(p) for p in sys.argv[2:]])
+    else:
+        main(Path(sys.argv[1] if len(sys.argv) > 1 else "runs"))
