@@ -15,7 +15,10 @@ Jobs (name: backbone, row, training people):
 Budgets: either given (``--budget IR_18=200000 --budget MobileFaceNet=170000``, what reproduces a
 recorded run) or fitted to ``--seconds``: a 30-step calibration run per backbone measures its
 training speed alone on the GPU, and the budgets are set so that all jobs, sharing the GPU, end with
-time left for evaluation. The budgets used are in ``results.json``.
+time left for evaluation. The budgets used are in ``results.json``. The fit is conservative: one process
+is bound by Python and kernel launches (about 1,700 images/s on an H200), and eight of them overlap on
+the GPU far better than the fit assumes (round 1 of docs/results.md used 191 of its 540 s), so pass
+``--budget`` once the speed of a machine is known.
 
 Outputs in ``--out`` (the run folders go to ``--work``): ``results.json`` (rewritten after every job), ``log.txt`` (the tail of every
 job's output) and the MobileFaceNet models as slim inference files ``<job>.pt`` (their crop box is the

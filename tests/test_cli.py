@@ -98,6 +98,16 @@ def test_protected_file_rejects_other_files(tmp_path):
     assert str(np.load(tmp_path / "z.npz")["format"]) == FORMAT
 
 
+def test_demo_says_whether_the_verified_people_were_seen_in_training():
+    from partialface.demo import _seen_note
+
+    seen = _seen_note({"dev_folds_seen_in_training": True,
+                       "dev_protocol": {"accuracy": 0.7825, "measured_on": "mfn_partialface"}})
+    assert "trained on every LFW person" in seen and "78.25 %" in seen and "mfn_partialface" in seen
+    assert _seen_note({"dev_protocol": {"accuracy": 0.7}}).startswith("These people were never seen")
+    assert _seen_note({}) == "These people were never seen in training."
+
+
 def test_demo_without_faces_says_how_to_get_them(tmp_path):
     with pytest.raises(SystemExit, match="DATA="):
         main(["demo", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")])
