@@ -105,7 +105,7 @@ class State:
         print(text, flush=True)
 
 
-def job_config(job: Job, args, budget: int, run: Path) -> Path:
+def job_config(job: Job, args, budget: int, run: Path, log_every: int = 10) -> Path:
     base, overrides = ROW_OVERRIDES[job.row]
     cfg = yaml.safe_load((ROOT / base).read_text())
     cfg.update(copy.deepcopy(overrides))
@@ -117,7 +117,7 @@ def job_config(job: Job, args, budget: int, run: Path) -> Path:
     cfg["EXCLUDE_FOLDS"] = [] if job.all_folds else [7, 8]
     cfg.update(
         BACKBONE_NAME=job.backbone, MAX_SAMPLES=int(budget), DEV_PAIRS="", DEV_IMAGES="", DEVICE=args.device,
-        AMP=True, CHANNELS_LAST=True, CACHE_IMAGES=True, WORKERS=0, THREADS=1, LOG_EVERY=10, OUT=str(run),
+        AMP=True, CHANNELS_LAST=True, CACHE_IMAGES=True, WORKERS=0, THREADS=1, LOG_EVERY=log_every, OUT=str(run),
     )
     run.mkdir(parents=True, exist_ok=True)
     path = run / "config_in.yaml"
@@ -158,10 +158,7 @@ def calibrate(state: State, args, backbone: str, deadline: float) -> float:
     """Training images per second of ``backbone`` (PartialFace encoder) alone on the device."""
     run = state.work / f"calibrate_{backbone}"
     job = Job(f"calibrate_{backbone}", backbone, "partialface")
-    config = job_config(job, args, CALIBRATION_STEPS * args.batch, run)
-    yaml_cfg = yaml.safe_load(config.read_text())
-    yaml_cfg["LOG_EVERY"] = 5
-    config.write_text(yaml.safe_dump(yaml_cfg, sort_keys=False))
+    config = job_config(job, args, CALIBRATION_STEPS * args.batch, run, log_every=5)
     started = time.time()
     code = run_logged(state, job.name, [sys.executable, "-m", "partialface", "train", str(config), "--no-progress"],
                       deadline, run / "output.txt")
@@ -257,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         if len(missing) == 1:
             shares = {missing[0]: 1.0}
         for b in missing:  # all jobs share the GPU: sum over jobs of budget / rate <= left * SAFETY
-            budgets[b] = int(shares[b] * left * SAFETY * rates[b] / counts[b]) // 1000 * 1000
+            fitted = int(shares[b] * left * SAFETY * rates[b] / counts[b]) // 1000 * 1000
+            budgets[b] = max(fitted, args.batch)  # MAX_SAMPLES 0 would mean "no budget"
         state.record("calibration", {"images_per_second_alone": rates, "seconds_left_for_training": round(left, 1)})
     state.record("budgets", budgets)
     state.log(f"budgets (samples per job): {budgets}; {deadline - time.time():.0f} s left")

@@ -155,12 +155,13 @@ def run_demo(data: str | os.PathLike | None, out: str | os.PathLike, count: int 
     elif verify:
         print(f"verifying LFW folds {DEMO_FOLDS} from protected queries with the default model ...")
         report = _verify(model, pairs, folder, out, seed)
+        seen = _seen_note(model.card)
         note = (f"Default model ({model.source}) verifying LFW pairs folds {DEMO_FOLDS}; every query image was "
-                f"protected with one random rank of its plan. {_seen_note(model.card)}")
+                f"protected with one random rank of its plan. {seen}")
         print(f"accuracy {100 * report['accuracy']:.2f} +- {100 * report['accuracy_std']:.2f} %, "
               f"TAR@FAR=1e-3 {100 * report['tar_at_far_1e-3']:.2f} %, AUC {report['auc']:.4f} "
               f"({report['pairs']} pairs, {report['seconds']} s)")
-        print(_seen_note(model.card))
+        print(seen)
     if note and not report:
         print(note)
     page = _write_html(out, sheets, report, model, note)

@@ -95,12 +95,17 @@ class CropSpec:
 DEFAULT_CROP = CropSpec()
 
 
-def image_to_tensor(image: Image.Image) -> torch.Tensor:
-    """Convert an RGB Pillow image to a float32 tensor (3, H, W) in [-1, 1]: ``(x / 255 - 0.5) / 0.5``."""
+def image_to_pixels(image: Image.Image) -> torch.Tensor:
+    """An RGB Pillow image as a uint8 tensor (3, H, W)."""
     if image.mode != "RGB":
         image = image.convert("RGB")
     array = np.array(image, dtype=np.uint8)  # (H, W, 3), a writable copy
-    return bytes_to_unit(torch.from_numpy(array).permute(2, 0, 1))
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def image_to_tensor(image: Image.Image) -> torch.Tensor:
+    """Convert an RGB Pillow image to a float32 tensor (3, H, W) in [-1, 1]: ``(x / 255 - 0.5) / 0.5``."""
+    return bytes_to_unit(image_to_pixels(image))
 
 
 def bytes_to_unit(pixels: torch.Tensor) -> torch.Tensor:
@@ -112,7 +117,16 @@ def _prepare(image: Image.Image, crop: CropSpec | None) -> torch.Tensor:
     image = image.convert("RGB")
     if crop is not None:
         image = crop.apply(image)
-    return image_to_tensor(image)
+    return image_to_pixels(image)
+
+
+def load_face_pixels(path: str | os.PathLike[str], crop: CropSpec | None = DEFAULT_CROP) -> torch.Tensor:
+    """:func:`load_face` before normalisation: the cropped face as uint8 (3, size, size)."""
+    try:
+        with Image.open(path) as image:
+            return _prepare(image, crop)
+    except _IMAGE_ERRORS as error:
+        raise ValueError(f"cannot load face image {os.fspath(path)!r}: {error}") from error
 
 
 def load_face(path: str | os.PathLike[str], crop: CropSpec | None = DEFAULT_CROP) -> torch.Tensor:
@@ -121,18 +135,14 @@ def load_face(path: str | os.PathLike[str], crop: CropSpec | None = DEFAULT_CROP
     ``crop=None`` keeps the image as it is. Raises ValueError naming the file when it cannot be read or
     the crop does not fit.
     """
-    try:
-        with Image.open(path) as image:
-            return _prepare(image, crop)
-    except _IMAGE_ERRORS as error:
-        raise ValueError(f"cannot load face image {os.fspath(path)!r}: {error}") from error
+    return bytes_to_unit(load_face_pixels(path, crop))
 
 
 def decode_face(data: bytes, crop: CropSpec | None = None, source: str = "<bytes>") -> torch.Tensor:
     """Like :func:`load_face` for an encoded image held in memory; ``source`` names it in errors."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            return _prepare(image, crop)
+            return bytes_to_unit(_prepare(image, crop))
     except _IMAGE_ERRORS as error:
         raise ValueError(f"cannot decode face image {source}: {error}") from error
 

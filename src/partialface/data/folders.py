@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from ..atomic import atomic_write
 from .augment import random_horizontal_flip
-from .crop import DEFAULT_CROP, CropSpec, bytes_to_unit, load_face
+from .crop import DEFAULT_CROP, CropSpec, bytes_to_unit, load_face, load_face_pixels
 
 Sample = tuple[Path, int]
 
@@ -116,18 +116,13 @@ class FaceFolderDataset(Dataset[tuple[torch.Tensor, int]]):
         if self.cache is None:
             image = load_face(path, self.crop)
         else:
-            stored = self.cache.get(key)
-            if stored is None:
-                stored = self.cache[key] = _to_bytes(load_face(path, self.crop))
-            image = bytes_to_unit(stored)
+            pixels = self.cache.get(key)
+            if pixels is None:
+                pixels = self.cache[key] = load_face_pixels(path, self.crop)
+            image = bytes_to_unit(pixels)
         if self.flip:
             image = random_horizontal_flip(image)
         return image, label
-
-
-def _to_bytes(image: torch.Tensor) -> torch.Tensor:
-    """A face in [-1, 1] that came from 8-bit pixels back to those uint8 values (exact round trip)."""
-    return image.add(1.0).mul_(127.5).round_().to(torch.uint8)
 
 
 def read_index_file(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> list[Sample]:
