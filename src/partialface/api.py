@@ -87,7 +87,7 @@ def _resolve(path_or_name: str | os.PathLike) -> Path:
 
 def load_model(path_or_name: str | os.PathLike, device: str | torch.device = "cpu") -> FaceModel:
     """Load a checkpoint (training output or exported) or a shipped model by name, for inference."""
-    from .training import load_checkpoint
+    from .checkpoint import load_checkpoint
 
     path = _resolve(path_or_name)
     ckpt = load_checkpoint(path)

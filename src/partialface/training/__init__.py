@@ -7,7 +7,7 @@
 ``python -m partialface.train CONFIG [--set KEY=VALUE ...]`` (or under ``torchrun``) does the same.
 """
 
-from .checkpoint import CHECKPOINT_FORMAT, export_model, load_checkpoint, save_checkpoint
+from ..checkpoint import CHECKPOINT_FORMAT, export_model, load_checkpoint, save_checkpoint
 from .config import (
     DEFAULTS,
     apply_overrides,

@@ -46,7 +46,7 @@ from ..encoders import FrequencyEncoder, InputEncoder, encoder_from_state, estim
 from ..models import get_head, get_model
 from ..models.heads import HEADS
 from ..plan import ChannelPlan
-from .checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from ..checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from .config import config_differences
 from .data import TrainingData, build_training_data, sample_faces
 from .dev_evaluation import DevEvaluator

@@ -37,7 +37,8 @@ from typing import Any
 
 import torch
 
-from ..atomic import atomic_write
+from .atomic import atomic_write
+from .errors import PartialFaceError
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -56,7 +57,7 @@ TRAINING_KEYS = INFERENCE_KEYS + ("head", "optimizer", "scheduler", "rng")
 def save_checkpoint(path: str | os.PathLike[str], checkpoint: Mapping[str, Any]) -> Path:
     """Write ``checkpoint`` atomically (temporary sibling file, fsync, ``os.replace``)."""
     if checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"checkpoint format must be {CHECKPOINT_FORMAT!r}, got {checkpoint.get('format')!r}")
+        raise PartialFaceError(f"checkpoint format must be {CHECKPOINT_FORMAT!r}, got {checkpoint.get('format')!r}")
     path = Path(path)
     with atomic_write(path, "wb") as handle:
         torch.save(dict(checkpoint), handle)
@@ -65,16 +66,16 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: Mapping[str, Any])
 
 def _check_module_entry(entry: Any, key: str, source: str) -> None:
     if not isinstance(entry, Mapping):
-        raise ValueError(f"{source}: '{key}' must be a dict with name, kwargs and state_dict, got {type(entry).__name__}")
+        raise PartialFaceError(f"{source}: '{key}' must be a dict with name, kwargs and state_dict, got {type(entry).__name__}")
     missing = [k for k in ("name", "kwargs", "state_dict") if k not in entry]
     if missing:
-        raise ValueError(f"{source}: '{key}' lacks {', '.join(missing)}")
+        raise PartialFaceError(f"{source}: '{key}' lacks {', '.join(missing)}")
     if not isinstance(entry["name"], str) or not isinstance(entry["kwargs"], Mapping):
-        raise ValueError(f"{source}: '{key}' name must be a string and kwargs a dict")
+        raise PartialFaceError(f"{source}: '{key}' name must be a string and kwargs a dict")
     if not isinstance(entry["state_dict"], Mapping) or not all(
         isinstance(v, torch.Tensor) for v in entry["state_dict"].values()
     ):
-        raise ValueError(f"{source}: '{key}' state_dict must map names to tensors")
+        raise PartialFaceError(f"{source}: '{key}' state_dict must map names to tensors")
 
 
 def load_checkpoint(
@@ -88,33 +89,33 @@ def load_checkpoint(
         require_training_state: also require what resuming needs (head, optimizer, scheduler, rng).
 
     Raises:
-        ValueError: naming the file when it is missing, unreadable, not a partialface checkpoint, of
+        PartialFaceError: naming the file when it is missing, unreadable, not a partialface checkpoint, of
         another format version, or lacking required entries.
     """
     source = os.fspath(path)
     if not Path(path).is_file():
-        raise ValueError(f"checkpoint {source!r} does not exist")
+        raise PartialFaceError(f"checkpoint {source!r} does not exist")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises many types for corrupt or foreign files
-        raise ValueError(f"cannot read checkpoint {source!r}: {type(err).__name__}: {err}") from err
+        raise PartialFaceError(f"cannot read checkpoint {source!r}: {type(err).__name__}: {err}") from err
     if not isinstance(data, dict) or "format" not in data:
-        raise ValueError(f"{source!r} is not a partialface checkpoint (no 'format' entry)")
+        raise PartialFaceError(f"{source!r} is not a partialface checkpoint (no 'format' entry)")
     if data["format"] != CHECKPOINT_FORMAT:
-        raise ValueError(f"{source!r} has format {data['format']!r}; this version reads {CHECKPOINT_FORMAT!r}")
+        raise PartialFaceError(f"{source!r} has format {data['format']!r}; this version reads {CHECKPOINT_FORMAT!r}")
     required = TRAINING_KEYS if require_training_state else INFERENCE_KEYS
     missing = [k for k in required if k not in data]
     if missing:
         what = "a resumable training checkpoint" if require_training_state else "a checkpoint"
-        raise ValueError(f"{source!r} lacks {', '.join(missing)} needed for {what}")
+        raise PartialFaceError(f"{source!r} lacks {', '.join(missing)} needed for {what}")
     _check_module_entry(data["model"], "model", source)
     if "head" in data and data["head"] is not None:
         _check_module_entry(data["head"], "head", source)
     if not isinstance(data["encoder"], Mapping) or "name" not in data["encoder"]:
-        raise ValueError(f"{source!r}: 'encoder' must be an encoder state dict with a name")
+        raise PartialFaceError(f"{source!r}: 'encoder' must be an encoder state dict with a name")
     for key in ("epoch", "step", "samples_seen"):
         if not isinstance(data[key], int) or data[key] < 0:
-            raise ValueError(f"{source!r}: '{key}' must be a non-negative int, got {data[key]!r}")
+            raise PartialFaceError(f"{source!r}: '{key}' must be a non-negative int, got {data[key]!r}")
     return data
 
 
