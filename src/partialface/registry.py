@@ -51,8 +51,14 @@ class Registry(Generic[BuilderT]):
         return decorator
 
     def unregister(self, name: str) -> BuilderT:
-        """Remove ``name`` and return its builder (for plug-ins and tests that register temporarily)."""
-        return self._builders.pop(name) if name in self._builders else self.builder(name)
+        """Remove ``name`` and return its builder (for plug-ins and tests that register temporarily).
+
+        Raises:
+            PartialFaceError: for an unknown name, like :meth:`builder`.
+        """
+        builder = self.builder(name)
+        del self._builders[name]
+        return builder
 
     def builder(self, name: str) -> BuilderT:
         """Return the builder registered as ``name``.
