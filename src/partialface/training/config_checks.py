@@ -59,8 +59,9 @@ def key_errors(key: str, value: Any = None) -> Iterator[None]:
         raise
     except (ValueError, OSError) as err:
         lines = str(err).strip().splitlines() or [type(err).__name__]
+        last = lines[-1].removeprefix(f"{type(err).__name__}: ")
         shown = f" {os.fspath(value)!r}" if isinstance(value, (str, os.PathLike)) and value else ""
-        raise ConfigError(f"{key}{shown}: {lines[-1]}", (key,)) from err
+        raise ConfigError(f"{key}{shown}: {last}", (key,)) from err
 
 
 def unknown_key_error(key: Any, known: Iterable[str], where: str) -> ConfigError:
