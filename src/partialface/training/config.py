@@ -163,7 +163,7 @@ def resolve_config(raw: Mapping[str, Any]) -> dict[str, Any]:
             cfg[key] = spec.check(key, value)
         except ConfigError:
             raise
-        except ValueError as err:  # partialface.checks raise PartialFaceError without the key list
+        except ValueError as err:  # partialface.checks' errors: add the key, for load_config to name its file
             raise ConfigError(str(err), (key,)) from None
 
     cfg["CROP"] = finish_crop(cfg["CROP"], cfg["INPUT_SIZE"])

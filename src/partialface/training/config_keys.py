@@ -19,7 +19,7 @@ import yaml
 
 from . import config_checks as c
 
-__all__ = ["ALIASES", "DEFAULTS", "KEYS", "REQUIRED", "RUNTIME_KEYS", "ConfigKey", "key_reference"]
+__all__ = ["ALIASES", "BY_NAME", "DEFAULTS", "KEYS", "REQUIRED", "RUNTIME_KEYS", "ConfigKey", "key_reference"]
 
 
 class _Required:
@@ -32,6 +32,8 @@ REQUIRED: Any = _Required()  # the default of a key that every config must give
 
 @dataclass(frozen=True)
 class ConfigKey:
+    """One config key: ``check(name, value)`` returns the resolved value or raises naming the key."""
+
     name: str
     default: Any
     check: c.Check
@@ -45,24 +47,23 @@ def _tface(name: str, default: Any, check: c.Check, doc: str, **flags: Any) -> C
     return ConfigKey(name, default, check, doc, tface=True, **flags)
 
 
-_PATH = c.text
 KEYS: tuple[ConfigKey, ...] = (
     # ---- TFace train.yaml
     _tface("SEED", 1337, c.integer(0), "seed of every random draw (initialisation, sampling, flips, ranks)"),
-    _tface("DATA_ROOT", REQUIRED, _PATH, "the folder holding the training data (see `DATA_FORMAT`)", runtime=True),
-    _tface("INDEX_ROOT", "", _PATH, "the folder of TFace index files (`DATA_FORMAT: index`)", runtime=True),
+    _tface("DATA_ROOT", REQUIRED, c.text, "the folder holding the training data (see `DATA_FORMAT`)", runtime=True),
+    _tface("INDEX_ROOT", "", c.text, "the folder of TFace index files (`DATA_FORMAT: index`)", runtime=True),
     _tface("DATASETS", REQUIRED, c.datasets,
            "exactly one entry: `name`, `batch_size` per process (64), `weight` (1.0), and the head's `scale` (64) "
            "and `margin` (0.5)"),
-    _tface("BACKBONE_RESUME", "", _PATH, "a partialface checkpoint whose backbone weights initialise the run"),
-    _tface("HEAD_RESUME", "", _PATH, "a partialface checkpoint whose head weights initialise the run"),
-    _tface("META_RESUME", "", _PATH, "a partialface checkpoint to resume from instead of `OUT/checkpoint.pt`",
+    _tface("BACKBONE_RESUME", "", c.text, "a partialface checkpoint whose backbone weights initialise the run"),
+    _tface("HEAD_RESUME", "", c.text, "a partialface checkpoint whose head weights initialise the run"),
+    _tface("META_RESUME", "", c.text, "a partialface checkpoint to resume from instead of `OUT/checkpoint.pt`",
            runtime=True),
     _tface("INPUT_SIZE", 112, c.input_size, "face size in pixels: an int or `[n, n]`"),
     _tface("BACKBONE_NAME", "IR_18", c.backbone, "`IR_18`, `IR_50`, `MobileFaceNet`, ... or a registry name"),
     _tface("EMBEDDING_SIZE", 512, c.integer(1), "length of the face embedding"),
-    _tface("MODEL_ROOT", "", _PATH, "the run folder when `OUT` is empty", runtime=True),
-    _tface("LOG_ROOT", "", _PATH, "tensorboard folder (default `OUT/tensorboard`)", runtime=True),
+    _tface("MODEL_ROOT", "", c.text, "the run folder when `OUT` is empty", runtime=True),
+    _tface("LOG_ROOT", "", c.text, "tensorboard folder (default `OUT/tensorboard`)", runtime=True),
     _tface("DIST_FC", False, c.boolean, "accepted; the head is always replicated (data parallel)"),
     _tface("HEAD_NAME", "ArcFace", c.head, "`ArcFace`, `CosFace`, `CurricularFace` or `Softmax`"),
     _tface("LOSS_NAME", "DistCrossEntropy", c.loss_name,
@@ -84,7 +85,7 @@ KEYS: tuple[ConfigKey, ...] = (
     _tface("LOCAL_RANK", 0, c.integer(0), "accepted; torchrun's environment decides", runtime=True),
     _tface("DIST_BACKEND", "auto", c.choice("auto", "nccl", "gloo"), "`auto`, `nccl` or `gloo`; CPU runs use gloo",
            runtime=True),
-    _tface("DIST_URL", "env://", _PATH, "accepted; torchrun's environment decides", runtime=True),
+    _tface("DIST_URL", "env://", c.text, "accepted; torchrun's environment decides", runtime=True),
     _tface("NUM_WORKERS", None, c.optional(c.integer(0)), "TFace's name of `WORKERS`", runtime=True,
            alias_of="WORKERS"),
     _tface("AMP", True, c.boolean, "mixed precision (float16) for the backbone; CUDA only"),
@@ -106,17 +107,17 @@ KEYS: tuple[ConfigKey, ...] = (
               "`folders`: `DATA_ROOT/name/<person>/<image>`; `index`: `INDEX_ROOT/name.txt` of `path<TAB>label` "
               "lines relative to `DATA_ROOT`; `recordio`: `DATA_ROOT/name/train.rec` and `train.idx`"),
     ConfigKey("MIN_IMAGES", 1, c.integer(1), "people with fewer images are left out"),
-    ConfigKey("EXCLUDE_PAIRS", "", _PATH, "an LFW `pairs.txt`: with `EXCLUDE_FOLDS`, the people to leave out",
+    ConfigKey("EXCLUDE_PAIRS", "", c.text, "an LFW `pairs.txt`: with `EXCLUDE_FOLDS`, the people to leave out",
               runtime=True),
     ConfigKey("EXCLUDE_FOLDS", [], c.int_list(1), "every person in these folds of `EXCLUDE_PAIRS` is left out"),
     ConfigKey("CROP", None, c.crop_shape, "`{box: [l, t, r, b] or null, size: n}`; `size` must equal `INPUT_SIZE`"),
     ConfigKey("FLIP", True, c.boolean, "random horizontal flips"),
     ConfigKey("WORKERS", 2, c.integer(0), "DataLoader processes", runtime=True),
     ConfigKey("THREADS", 0, c.integer(0), "torch threads per process; 0 keeps torch's default", runtime=True),
-    ConfigKey("DEV_PAIRS", "", _PATH, "an LFW `pairs.txt` or an InsightFace `.bin` evaluated after every epoch; "
+    ConfigKey("DEV_PAIRS", "", c.text, "an LFW `pairs.txt` or an InsightFace `.bin` evaluated after every epoch; "
               "empty for none", runtime=True),
     ConfigKey("DEV_FOLDS", [], c.int_list(1), "folds of `DEV_PAIRS` to evaluate; empty for all", runtime=True),
-    ConfigKey("DEV_IMAGES", "", _PATH, "image folder of an LFW `DEV_PAIRS`", runtime=True),
+    ConfigKey("DEV_IMAGES", "", c.text, "image folder of an LFW `DEV_PAIRS`", runtime=True),
     ConfigKey("DEV_BATCH_SIZE", 0, c.integer(0), "evaluation batch; 0: the training batch size", runtime=True),
     ConfigKey("MAX_SAMPLES", 0, c.integer(0), "stop after this many training samples, all processes together; "
               "0 for no budget", runtime=True),
@@ -125,7 +126,7 @@ KEYS: tuple[ConfigKey, ...] = (
               "different budgets decay at the same point (a resumed run with another `NUM_EPOCH` or `MAX_SAMPLES` "
               "follows the new length from where it is)"),
     ConfigKey("DEVICE", "auto", c.choice("auto", "cpu", "cuda"), "`auto`, `cpu` or `cuda`", runtime=True),
-    ConfigKey("OUT", "", _PATH, "the run folder (checkpoints, logs); required unless `MODEL_ROOT` is given",
+    ConfigKey("OUT", "", c.text, "the run folder (checkpoints, logs); required unless `MODEL_ROOT` is given",
               runtime=True),
     ConfigKey("SAVE_STEPS", 0, c.integer(0), "also checkpoint every this many steps inside an epoch; 0: epoch ends only",
               runtime=True),
