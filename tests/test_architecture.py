@@ -16,6 +16,7 @@ import sys
 import textwrap
 from collections import deque
 from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import pytest
@@ -186,47 +187,20 @@ def client_reach(edges: list[Import]) -> list[str]:
 
 
 def package_cycles(edges: list[Import]) -> list[str]:
-    """Cycles among top-level modules and packages (each reported once, as its strongly connected set)."""
-    graph: dict[str, set[str]] = {}
+    """An import cycle among top-level modules and packages, each step with the imports that make it."""
+    depends: dict[str, set[str]] = {}
     for edge in edges:
         a, b = unit_of(edge.source), unit_of(edge.target)
         if a != b:
-            graph.setdefault(a, set()).add(b)
-            graph.setdefault(b, set())
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    components: list[list[str]] = []
-
-    def visit(node: str) -> None:  # Tarjan's strongly connected components
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for succ in sorted(graph[node]):
-            if succ not in index:
-                visit(succ)
-                low[node] = min(low[node], low[succ])
-            elif succ in on_stack:
-                low[node] = min(low[node], index[succ])
-        if low[node] == index[node]:
-            component = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                component.append(member)
-                if member == node:
-                    break
-            if len(component) > 1:
-                components.append(sorted(component))
-
-    for node in sorted(graph):
-        if node not in index:
-            visit(node)
-    return [f"import cycle between {', '.join(c)}: " + "; ".join(
-        str(e) + f" imports {e.target}" for e in edges
-        if unit_of(e.source) in c and unit_of(e.target) in c and unit_of(e.source) != unit_of(e.target))
-        for c in components]
+            depends.setdefault(a, set()).add(b)
+    try:
+        TopologicalSorter({a: sorted(b) for a, b in sorted(depends.items())}).prepare()  # sorted: one report
+    except CycleError as err:
+        cycle = err.args[1][::-1]  # graphlib lists dependencies first; read it as "a imports b imports ..."
+        steps = [f"{e} imports {e.target}" for a, b in zip(cycle, cycle[1:]) for e in edges
+                 if unit_of(e.source) == a and unit_of(e.target) == b]
+        return [f"import cycle {' -> '.join(cycle)}: " + "; ".join(steps)]
+    return []
 
 
 def violations(src: Path) -> list[str]:
@@ -305,9 +279,9 @@ def test_the_checker_names_module_line_and_import_of_each_violation(tmp_path):
         "(layer 2) from layer 0",
         "client module partialface.client reaches partialface.models: partialface.encoders (line 1: "
         "from .models import get_model) <- partialface.client (line 1: from ..encoders import get_model)",
-        "import cycle between partialface.evaluation, partialface.training: partialface.evaluation.metrics (line 1: "
-        "from ..training import trainer) imports partialface.training.trainer; partialface.training.trainer "
-        "(line 1: from ..evaluation import metrics) imports partialface.evaluation.metrics",
+        "import cycle partialface.training -> partialface.evaluation -> partialface.training: "
+        "partialface.training.trainer (line 1: from ..evaluation import metrics) imports partialface.evaluation.metrics; "
+        "partialface.evaluation.metrics (line 1: from ..training import trainer) imports partialface.training.trainer",
     ]
 
 

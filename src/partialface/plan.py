@@ -136,7 +136,8 @@ class ChannelPlan:
     def channels(self, subset, permutation) -> torch.Tensor:
         """Indices into the 192 frequency channels that a rank sends, in the order it sends them.
 
-        ``subset`` and ``permutation`` are ints (returns (3s,)) or per-sample LongTensors (returns (B,3s)):
+        ``subset`` and ``permutation`` are ints (returns (3s,)) or per-sample integer tensors (returns
+        (B,3s)); a float or boolean index is an error, never truncated:
         ``out[c*s + j] = c*64 + kept[subsets[subset][permutations[permutation][j]]]``.
         """
         table = self._channel_table()  # (m, n, 3s)
