@@ -42,6 +42,8 @@ LAYERS = {
     "partialface.reference": FORMATS,
     "partialface.registry": FORMATS,  # name -> builder tables (arriving with the encoders/attacks branch)
     "partialface.wire": FORMATS,  # the client-server payload format (arriving with the service branch)
+    "partialface.frequency_kernel": FORMATS,  # the compiled client transform (arriving with the perf branch)
+    "partialface._stencil": FORMATS,  # its C extension (perf branch)
     # 1: networks, model inputs, face data, template storage
     "partialface.models": FOUNDATIONS,
     "partialface.encoders": FOUNDATIONS,
@@ -56,6 +58,7 @@ LAYERS = {
     "partialface.client": PRODUCTS,
     "partialface.server": PRODUCTS,
     "partialface.api": PRODUCTS,
+    "partialface.export": PRODUCTS,  # ONNX export and runtime of a loaded model (arriving with the perf branch)
     "partialface.demo": PRODUCTS,
     "partialface.protect": PRODUCTS,
     "partialface.train": PRODUCTS,
@@ -86,14 +89,23 @@ class Import:
         return f"{self.source} (line {self.line}: {self.text})"
 
 
+# Compiled extension modules: their C/Cython source, or the built library (``_x.cpython-311-....so``).
+EXTENSION_SUFFIXES = (".c", ".pyx", ".so", ".pyd")
+
+
 def module_names(src: Path) -> dict[str, Path]:
-    """Every module under ``src/partialface``: dotted name -> file (a package's name -> its __init__.py)."""
+    """Every module under ``src/partialface``: dotted name -> file (a package's name -> its __init__.py).
+
+    Compiled extensions count as modules (with no imports of their own), built or not.
+    """
     names = {}
-    for path in sorted((src / PACKAGE).rglob("*.py")):
-        parts = list(path.relative_to(src).with_suffix("").parts)
+    for path in sorted((src / PACKAGE).rglob("*")):
+        if path.suffix != ".py" and path.suffix not in EXTENSION_SUFFIXES:
+            continue
+        parts = [*path.relative_to(src).parent.parts, path.name.split(".")[0]]
         if parts[-1] == "__init__":
             parts.pop()
-        names[".".join(parts)] = path
+        names.setdefault(".".join(parts), path)
     return names
 
 
@@ -141,7 +153,8 @@ def unit_of(name: str) -> str:
 
 def import_graph(src: Path) -> tuple[dict[str, Path], list[Import]]:
     modules = module_names(src)
-    edges = [edge for name, path in modules.items() for edge in imports_of(name, path, set(modules))]
+    edges = [edge for name, path in modules.items() if path.suffix == ".py"
+             for edge in imports_of(name, path, set(modules))]
     return modules, edges
 
 
@@ -289,12 +302,14 @@ def test_imports_resolve_to_submodules_and_packages(tmp_path):
     src = _write(tmp_path, {
         "__init__.py": "", "errors.py": "", "data/__init__.py": "", "data/crop.py": "",
         "data/pairs.py": "from . import crop\nfrom .. import errors\nfrom ..data import read_pairs\n"
-                         "import partialface.errors as e\nfrom partialface import __version__\n",
+                         "import partialface.errors as e\nfrom partialface import __version__\nfrom . import _fast\n",
+        "data/_fast.c": "/* a C extension, not built here */\n",
     })
     modules, edges = import_graph(src)
+    assert "partialface.data._fast" in modules
     assert [(e.target, e.line) for e in edges] == [
         ("partialface.data.crop", 1), ("partialface.errors", 2), ("partialface.data", 3), ("partialface.errors", 4),
-        ("partialface", 5),
+        ("partialface", 5), ("partialface.data._fast", 6),
     ]
 
 
