@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 import yaml
 
+from .errors import PartialFaceError
+
 __all__ = ["build_parser", "main"]
 
 
@@ -69,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             yaml.safe_dump(cfg, sys.stdout, sort_keys=False, default_flow_style=None)
             return 0
         summary = Trainer(cfg, progress=not args.no_progress).fit()
-    except ValueError as err:
+    except PartialFaceError as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2
     if os.environ.get("RANK", "0") != "0":
