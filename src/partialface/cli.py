@@ -7,6 +7,7 @@
     partialface train CONFIG [--set KEY=VALUE ...]
     partialface eval --model CKPT --pairs PAIRS --images DIR [--json OUT] [--seed N]
     partialface attack ...
+    partialface align SRC OUT [--detector hog+cnn] [--frame 250] [--workers N]
 
 Errors in the input (a missing file, an invalid plan, a bad image: :class:`~partialface.errors.PartialFaceError`)
 print one line naming the problem and exit with status 2, as argparse does for bad arguments. Any other
@@ -93,6 +94,12 @@ def _cmd_attack(args) -> int:
     return run_attack_cli(args) or 0
 
 
+def _cmd_align(args) -> int:
+    from .alignment.cli import run_align
+
+    return run_align(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="partialface", description="Privacy-preserving face recognition with random frequency components (PartialFace).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -139,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("attack", help="privacy evaluation: train reconstruction attacks and judge them")
     add_attack_arguments(p)
     p.set_defaults(func=_cmd_attack)
+
+    from .alignment.cli import add_align_arguments
+
+    p = sub.add_parser("align", help="detect and align every face photo of an identity-folder dataset")
+    add_align_arguments(p)
+    p.set_defaults(func=_cmd_align)
     return parser
 
 
