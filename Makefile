@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m partialface demo $(if $(DATA),--data "$(DATA)") --out "$(OUT)"
+	$(PY) -m partialface demo $(if $(DATA),--data "$(DATA)") --out "$(OUT)" --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -34,6 +34,8 @@ LAYERS = {
     "partialface.errors": FORMATS,
     "partialface.checks": FORMATS,
     "partialface.atomic": FORMATS,
+    "partialface.outputs": FORMATS,  # output paths checked before a run: never onto an input or a user's file
+    "partialface.runlock": FORMATS,  # one run at a time per output folder (flock), stale temporaries removed
     "partialface.frequency": FORMATS,
     "partialface.plan": FORMATS,
     "partialface.protected": FORMATS,

@@ -34,10 +34,10 @@ def test_protect_folder_writes_npz_and_previews(photos, tmp_path, capsys):
     assert main(["protect", str(photos), "--out", str(out), "--seed", "3"]) == 0
     files = sorted(out.rglob("*.npz"))
     assert [f.relative_to(out).as_posix() for f in files] == [
-        "Ann_Example/Ann_Example_0001.npz",
-        "Bob_Example/Bob_Example_0001.npz",
+        "Ann_Example/Ann_Example_0001.jpg.npz",  # the photo's whole name is kept: face.jpg and face.png differ
+        "Bob_Example/Bob_Example_0001.jpg.npz",
     ]
-    assert all(f.with_suffix(".png").stat().st_size > 1000 for f in files)
+    assert all(f.with_name(f.name.replace(".npz", ".preview.png")).stat().st_size > 1000 for f in files)
     face = load_protected(files[0])
     plan = ChannelPlan.tface()
     assert face.channels.shape == (27, 112, 112) and face.plan == plan.fingerprint and face.scale == "none"
@@ -62,8 +62,8 @@ def test_protect_is_seeded_and_honours_plan_file(photos, tmp_path):
     for run in ("a", "b"):
         assert main(["protect", str(photos / "Ann_Example"), "--out", str(tmp_path / run), "--plan", str(plan_path),
                      "--seed", "5", "--no-preview"]) == 0
-    a = load_protected(tmp_path / "a" / "Ann_Example_0001.npz")
-    b = load_protected(tmp_path / "b" / "Ann_Example_0001.npz")
+    a = load_protected(tmp_path / "a" / "Ann_Example_0001.jpg.npz")
+    b = load_protected(tmp_path / "b" / "Ann_Example_0001.jpg.npz")
     assert torch.equal(a.channels, b.channels)
     assert a.plan == ChannelPlan.load(plan_path).fingerprint
     assert not list((tmp_path / "a").glob("*.png"))
@@ -147,14 +147,14 @@ def test_train_reports_user_errors_in_one_line_and_lets_bugs_through(monkeypatch
     import partialface.training
     from partialface.errors import PartialFaceError
 
-    def bad_config(path, overrides):
-        raise PartialFaceError(f"config {path!r}: unknown config key 'LRSS'; close matches: LRS")
+    def bad_config(paths, overrides):  # train passes the list of config files
+        raise PartialFaceError(f"config {paths[0]!r}: unknown config key 'LRSS'; close matches: LRS")
 
     monkeypatch.setattr(partialface.training, "load_config", bad_config)
     assert main(["train", "run.yaml"]) == 2
     assert capsys.readouterr().err == "partialface train: error: config 'run.yaml': unknown config key 'LRSS'; close matches: LRS\n"
 
-    def broken(path, overrides):
+    def broken(paths, overrides):
         raise KeyError("LR")
 
     monkeypatch.setattr(partialface.training, "load_config", broken)

@@ -49,8 +49,8 @@ def test_apply_cuts_the_box_exactly_when_no_resize_is_needed() -> None:
 
 
 def test_apply_resizes_box_and_whole_image() -> None:
-    constant = Image.new("RGB", (200, 160), (40, 120, 200))
-    for spec in (CropSpec(box=(10, 0, 170, 160), size=48), CropSpec(box=None, size=48)):
+    wide, square = Image.new("RGB", (200, 160), (40, 120, 200)), Image.new("RGB", (160, 160), (40, 120, 200))
+    for spec, constant in ((CropSpec(box=(20, 0, 180, 160), size=48), wide), (CropSpec(box=None, size=48), square)):
         out = spec.apply(constant)
         assert out.size == (48, 48)
         assert np.all(np.asarray(out) == np.array([40, 120, 200], dtype=np.uint8))
@@ -83,8 +83,9 @@ def test_load_face_converts_grey_and_rgba_to_rgb(tmp_path: Path) -> None:
     rgba = tmp_path / "rgba.png"
     Image.new("RGBA", (112, 112), (0, 0, 255, 10)).save(rgba)
     assert torch.all(load_face(grey) == 1.0)
-    blue = load_face(rgba)
-    assert blue.shape == (3, 112, 112) and torch.all(blue[2] == 1.0) and torch.all(blue[0] == -1.0)
+    faint_blue = load_face(rgba)  # alpha 10 of 255: composited on white (partialface.data.images.to_rgb8)
+    assert faint_blue.shape == (3, 112, 112) and torch.all(faint_blue[2] == 1.0)
+    assert torch.allclose(faint_blue[0], torch.tensor((245 / 255 - 0.5) / 0.5))
 
 
 def test_unreadable_files_raise_value_error_naming_the_file(tmp_path: Path) -> None:

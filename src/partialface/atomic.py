@@ -1,8 +1,14 @@
-"""Atomic file writing: write to a temporary file in the same folder, then ``os.replace``."""
+"""Atomic file writing: write to a temporary file in the same folder, then ``os.replace``.
+
+A process killed while writing leaves its temporary file (``.NAME.XXXXXXXX.tmp``) behind and never a
+half-written ``NAME``; :func:`is_temporary_name` recognises such leftovers, and the next run of a locked
+folder removes them (:mod:`partialface.runlock`).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -13,6 +19,14 @@ from typing import IO, Any
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 _FILE_MODE = 0o666 & ~_UMASK
+
+# mkstemp's names: the prefix and suffix given below around 8 characters of its alphabet.
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+
+
+def is_temporary_name(name: str) -> bool:
+    """Whether a file name is one of :func:`atomic_write`'s temporary files (``.NAME.XXXXXXXX.tmp``)."""
+    return _TEMPORARY.fullmatch(name) is not None
 
 
 @contextmanager

@@ -1,9 +1,9 @@
 """The ``partialface`` command line.
 
-    partialface protect IMAGE_OR_DIR --out DIR [--plan plan.json] [--model M] [--seed N]
+    partialface protect IMAGE_OR_DIR --out DIR [--plan plan.json] [--model M] [--seed N] [--overwrite]
     partialface plan generate --seed N --out plan.json [--m 6 --n 6]
     partialface plan show plan.json
-    partialface demo [--data DIR] [--out DIR]
+    partialface demo [--data DIR] [--out DIR] [--count N] [--overwrite]
     partialface train CONFIG [--set KEY=VALUE ...]
     partialface eval --model CKPT --pairs PAIRS --images DIR [--json OUT] [--seed N]
     partialface attack ...
@@ -11,7 +11,9 @@
 
 Errors in the input (a missing file, an invalid plan, a bad image: :class:`~partialface.errors.PartialFaceError`)
 print one line naming the problem and exit with status 2, as argparse does for bad arguments. Any other
-exception is a bug and keeps its traceback.
+exception is a bug and keeps its traceback. A folder run (``protect``, ``demo``) where some photos could
+not be used finishes the others, lists the failures and exits with status 1. What each bad input gives:
+docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -55,10 +57,23 @@ def _cmd_protect(args) -> int:
     plan = ChannelPlan.load(args.plan) if args.plan else None
     if plan is not None and encoder is not None and plan != encoder.plan:
         raise PartialFaceError(f"--plan {args.plan} differs from the plan of --model {args.model}")
-    written = protect_files(args.source, args.out, plan=plan, seed=args.seed, crop=crop, encoder=encoder,
-                            previews=not args.no_preview)
-    print(f"wrote {len(written)} protected faces (.npz{' + .png previews' if not args.no_preview else ''}) to {args.out}")
-    return 0
+    report = protect_files(args.source, args.out, plan=plan, seed=args.seed, crop=crop, encoder=encoder,
+                           previews=not args.no_preview, overwrite=args.overwrite)
+    print(f"wrote {len(report.written)} protected faces (.npz{' + .preview.png' if not args.no_preview else ''}) "
+          f"to {args.out}")
+    return _report_failures(report.failed, report.report)
+
+
+def _report_failures(failed, report_path, shown: int = 20) -> int:
+    """List the photos a folder run could not use (one line each); the exit status: 1 if any, else 0."""
+    if not failed:
+        return 0
+    print(f"{len(failed)} photo(s) failed (all listed in {report_path}):", file=sys.stderr)
+    for _, reason in failed[:shown]:
+        print(f"  {reason}", file=sys.stderr)
+    if len(failed) > shown:
+        print(f"  ... and {len(failed) - shown} more", file=sys.stderr)
+    return 1
 
 
 def _cmd_plan(args) -> int:
@@ -77,8 +92,9 @@ def _cmd_plan(args) -> int:
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
-    run_demo(args.data, args.out, count=args.count, seed=args.seed, verify=not args.no_verify)
-    return 0
+    result = run_demo(args.data, args.out, count=args.count, seed=args.seed, verify=not args.no_verify,
+                      overwrite=args.overwrite)
+    return _report_failures(result.failed, result.failures_report)
 
 
 def _cmd_eval(args) -> int:
@@ -112,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random ranks (default 0)")
     p.add_argument("--crop", type=_crop_arg, default=None, help="left,top,right,bottom[,size] or 'none' (default: 69,69,181,181 -> 112)")
     p.add_argument("--no-preview", action="store_true", help="skip the PNG preview sheets")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs already in --out (never a photo)")
     p.set_defaults(func=_cmd_protect)
 
     p = sub.add_parser("plan", help="generate or show a channel plan")
@@ -128,9 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="protect a handful of real faces and write preview sheets")
     p.add_argument("--data", help="folder of face photos, e.g. LFW's images/ with pairs.txt beside it (make demo passes one)")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
-    p.add_argument("--count", type=int, default=6)
+    p.add_argument("--count", type=int, default=6, help="faces to protect, 1..1000 (default 6)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-verify", action="store_true", help="only the preview sheets, no verification")
+    p.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier demo in --out")
     p.set_defaults(func=_cmd_demo)
 
     # `partialface train ...` is handed to partialface.train.main before parsing (see main()).

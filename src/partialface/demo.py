@@ -7,6 +7,11 @@
    model card, whether the model saw those people in training and what it scores on unseen ones.
 3. ``report.html`` gathers the sheets, the ROC curve and the numbers.
 
+Every output path is checked before the first face is read (existing files are replaced only with
+``--overwrite``; ``make demo`` passes it, its ``demo_out`` being the demo's own folder) and the output
+folder is locked while the demo writes there. A photo that cannot be read is listed (on the page, on
+stderr and in ``faces/protect_report.json``) and the others are shown; the command then exits with 1.
+
 Faces come from the folder given as ``data`` (``--data``; ``make demo`` passes the LFW copy beside the
 repository, ``DATA ?= ../shared/data/lfw/images`` in the Makefile); verification needs ``pairs.txt`` next
 to that ``images`` folder. The library assumes no location of its own.
@@ -18,16 +23,21 @@ import html
 import json
 import os
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import atomic_write
+from .checks import check_int
 from .data import DEFAULT_CROP, image_files
+from .outputs import OutputFiles, check_output_folder
 from .plan import ChannelPlan
-from .protect import protect_files
+from .protect import MAX_SEED, protect_files
+from .runlock import RunFolderLock
 
-__all__ = ["pick_faces", "run_demo", "NO_FACES_HELP", "DEMO_FOLDS"]
+__all__ = ["pick_faces", "run_demo", "DemoResult", "NO_FACES_HELP", "DEMO_FOLDS", "MAX_COUNT"]
 
 DEMO_FOLDS = [7, 8]
+MAX_COUNT = 1000  # preview sheets on one page: beyond this the page is unusable and `protect` is the tool
 
 NO_FACES_HELP = """no face photos found.
 Give a folder of face photos with DATA=/path/to/faces (make demo DATA=...) or --data.
@@ -85,7 +95,8 @@ def _seen_note(card: dict) -> str:
     return "These people were never seen in training." + unseen
 
 
-def _write_html(out: Path, sheets: list[Path], report: dict | None, model, note: str) -> Path:
+def _write_html(out: Path, sheets: list[Path], report: dict | None, model, note: str,
+                failed: list[tuple[Path, str]]) -> Path:
     rows = []
     if report:
         rows = [
@@ -112,18 +123,33 @@ def _write_html(out: Path, sheets: list[Path], report: dict | None, model, note:
     parts.append("<h2>Protected faces</h2><p>original | inverse transform of what was sent (what an "
                  "eavesdropper could view) | the same, contrast-stretched | the sent channels</p>")
     parts += [f"<p><img src='{html.escape(p.relative_to(out).as_posix())}'></p>" for p in sheets]
+    if failed:
+        parts.append("<h2>Photos that could not be used</h2><ul>")
+        parts += [f"<li>{html.escape(reason)}</li>" for _, reason in failed]
+        parts.append("</ul>")
     path = out / "report.html"
     with atomic_write(path, "w") as fh:
         fh.write("\n".join(parts) + "\n")
     return path
 
 
+@dataclass
+class DemoResult:
+    """The report page, the photos that could not be protected (``(photo, reason)``) and where they are listed."""
+
+    page: Path
+    failed: list[tuple[Path, str]]
+    failures_report: Path | None
+
+
 def run_demo(data: str | os.PathLike | None, out: str | os.PathLike, count: int = 6, seed: int = 0,
-             verify: bool = True) -> Path:
-    """Protect ``count`` faces of ``data`` into ``out``, verify folds 7-8 when possible; the report's path.
+             verify: bool = True, overwrite: bool = False) -> DemoResult:
+    """Protect ``count`` faces of ``data`` into ``out``, verify folds 7-8 when possible.
 
     Exits (SystemExit with how to get faces) when ``data`` is missing or holds no photo.
     """
+    check_int("--count", count, 1, MAX_COUNT)
+    check_int("--seed", seed, 0, MAX_SEED)
     folder = Path(data) if data else None
     if folder is None or not folder.is_dir():
         where = f" (looked for {folder})" if folder else ""
@@ -131,24 +157,33 @@ def run_demo(data: str | os.PathLike | None, out: str | os.PathLike, count: int 
     faces = pick_faces(folder, count, seed)
     if not faces:
         raise SystemExit(f"partialface demo: {NO_FACES_HELP}")
-    out = Path(out)
+    out = check_output_folder(out, "--out")
     model = _load_default_model()
+    pairs = folder.parent / "pairs.txt"
+    verifying = verify and model is not None and pairs.is_file()
+    outputs = OutputFiles("--out", overwrite, inputs=faces)
+    for name in ("report.html", *(("roc.png", "verification.json") if verifying else ())):
+        outputs.add(out / name)
+    with RunFolderLock(out, "demo"):
+        return _demo(folder, faces, out, model, pairs, verifying, seed, overwrite)
+
+
+def _demo(folder: Path, faces: list[Path], out: Path, model, pairs: Path, verifying: bool, seed: int,
+          overwrite: bool) -> DemoResult:
     encoder = model.encoder if model else None
-    sheets = []
-    for i, face in enumerate(faces):
-        sheets += [p.with_suffix(".png") for p in protect_files(
-            face, out / "faces", ChannelPlan.tface(), seed=seed + i, crop=model.crop if model else DEFAULT_CROP,
-            encoder=encoder, progress=False)]
+    protected = protect_files(faces, out / "faces", ChannelPlan.tface(), seed=seed,
+                              crop=model.crop if model else DEFAULT_CROP, encoder=encoder, progress=False,
+                              overwrite=overwrite)
+    sheets = protected.previews
     plan = (encoder.plan if encoder else ChannelPlan.tface()).fingerprint
     print(f"protected {len(sheets)} faces from {folder} with plan {plan}; preview sheets in {out / 'faces'}")
 
     report, note = None, ""
-    pairs = folder.parent / "pairs.txt"
     if model is None:
         note = "No shipped default model in this build: verification skipped."
     elif not pairs.is_file():
         note = f"No pairs.txt next to {folder}: verification skipped."
-    elif verify:
+    elif verifying:
         print(f"verifying LFW folds {DEMO_FOLDS} from protected queries with the default model ...")
         report = _verify(model, pairs, folder, out, seed)
         seen = _seen_note(model.card)
@@ -160,6 +195,6 @@ def run_demo(data: str | os.PathLike | None, out: str | os.PathLike, count: int 
         print(seen)
     if note and not report:
         print(note)
-    page = _write_html(out, sheets, report, model, note)
+    page = _write_html(out, sheets, report, model, note, protected.failed)
     print(f"report: {page}")
-    return page
+    return DemoResult(page, protected.failed, protected.report)

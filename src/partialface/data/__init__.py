@@ -1,4 +1,4 @@
-"""Face data: image files, crops of loosely aligned photos, 8-bit pixels <-> faces in [-1, 1], identity folders,
+"""Face data: photos as 8-bit RGB, image files, crops of loosely aligned photos, 8-bit pixels <-> faces in [-1, 1], identity folders,
 LFW pairs, InsightFace .bin and .rec files."""
 
 from .augment import random_horizontal_flip
@@ -23,6 +23,7 @@ from .folders import (
     scan_identity_folders,
     write_index_file,
 )
+from .images import open_rgb8, to_rgb8
 from .pairs import Pair, lfw_image_path, people_in_folds, read_lfw_pairs, select_folds
 from .pixels import faces_to_pixels, pixels_to_faces
 from .recordio import (
@@ -60,6 +61,7 @@ __all__ = [
     "lfw_image_path",
     "load_cropped_jpeg",
     "load_face",
+    "open_rgb8",
     "pack_image_record",
     "pairs_to_bin",
     "people_in_folds",
@@ -71,6 +73,7 @@ __all__ = [
     "read_lfw_pairs",
     "scan_identity_folders",
     "select_folds",
+    "to_rgb8",
     "unpack_image_record",
     "write_bin",
     "write_index_file",

@@ -8,6 +8,19 @@ verify folds 7-8; see docs/results.md) and of the shipped models, which record i
 
 Images that are already ``size x size`` (for example the 112x112 images of InsightFace ``.bin``/``.rec``
 files) pass through unchanged; ``box=None`` means "resize the whole image, no crop".
+
+A box means something only in photos framed like the ones it was drawn on. The rule: a box is applied
+to a photo only when it sits at the photo's centre, each margin pair (left/right, top/bottom) equal
+within :data:`CENTRE_TOLERANCE` of the box side, as the face sits in LFW photos and in
+``partialface align`` output (the default box is the centre of a 250x250 frame; the GPU protocol's
+packed 128x128 copies put their box 6 px off centre). Anything else -- an 8000x8000 phone photo, whose
+"face" would be its top-left corner, or a 300x200 snapshot -- is a :class:`PartialFaceError` that says
+to align the photo first or to use no box. Without a box the whole photo is resized, so it must be
+square within the same tolerance (a 178x218 photo would be squashed). No recorded field is needed, so
+the crops stored in existing checkpoints keep their meaning.
+
+Every photo goes through :func:`partialface.data.images.to_rgb8` (16-bit, palette, CMYK, alpha, EXIF
+orientation) before it is cropped: one conversion for every path that loads a face.
 """
 
 from __future__ import annotations
@@ -24,6 +37,7 @@ from PIL import Image
 
 from ..checks import check_int
 from ..errors import PartialFaceError
+from .images import IMAGE_ERRORS, to_rgb8
 from .pixels import pixels_to_faces
 
 Box = tuple[int, int, int, int]
@@ -31,8 +45,12 @@ Box = tuple[int, int, int, int]
 DEFAULT_BOX: Box = (69, 69, 181, 181)
 DEFAULT_SIZE = 112
 
-# Pillow raises these for missing, corrupt, truncated or oversized image files.
-_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+CENTRE_TOLERANCE = 0.1
+"""How far off centre a box may sit in a photo (and how far from square a photo resized whole may be), as a
+fraction of the box side (of the photo's longer side)."""
+
+_ALIGN_FIRST = "align the photo first (partialface align)"
+_ALIGN_HINT = f"{_ALIGN_FIRST} or, if it already is an aligned face crop, use no crop box (--crop none)"
 
 
 @dataclass(frozen=True)
@@ -63,20 +81,35 @@ class CropSpec:
     def apply(self, image: Image.Image) -> Image.Image:
         """Return ``image`` cropped to :attr:`box` and resized to ``size x size``.
 
-        An image that is already ``size x size`` is returned as is. Raises PartialFaceError when the box does
-        not fit inside the image.
+        An image that is already ``size x size`` is returned as is. Raises PartialFaceError when the photo
+        is not framed for the box (see the module docstring) or, without a box, is not square.
         """
         target = (self.size, self.size)
         if image.size == target:
             return image
+        self.check_frame(*image.size)
         if self.box is not None:
-            width, height = image.size
-            if self.box[2] > width or self.box[3] > height:
-                raise PartialFaceError(f"crop box {self.box} does not fit in a {width}x{height} image")
             image = image.crop(self.box)
         if image.size != target:
             image = image.resize(target, Image.Resampling.BILINEAR)
         return image
+
+    def check_frame(self, width: int, height: int) -> None:
+        """Raise PartialFaceError unless a ``width x height`` photo is framed for this crop (module docstring)."""
+        if self.box is None:
+            if abs(width - height) > CENTRE_TOLERANCE * max(width, height):
+                raise PartialFaceError(f"a {width}x{height} photo is not square: resizing it whole to {self.size}x"
+                                       f"{self.size} would distort the face; {_ALIGN_FIRST}")
+            return
+        left, top, right, bottom = self.box
+        frame = f"{left + right}x{top + bottom}"
+        if right > width or bottom > height:
+            raise PartialFaceError(f"crop box {self.box} does not fit in a {width}x{height} image (it cuts the "
+                                   f"centre of {frame} photos); {_ALIGN_HINT}")
+        off_x, off_y = abs(left - (width - right)), abs(top - (height - bottom))
+        if off_x > CENTRE_TOLERANCE * (right - left) or off_y > CENTRE_TOLERANCE * (bottom - top):
+            raise PartialFaceError(f"crop box {self.box} is not centred in a {width}x{height} image (it cuts the "
+                                   f"centre of {frame} photos); {_ALIGN_HINT}")
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, YAML/JSON-friendly description: ``{"box": [l, t, r, b] or None, "size": n}``."""
@@ -100,23 +133,25 @@ DEFAULT_CROP = CropSpec()
 
 
 def image_to_pixels(image: Image.Image) -> torch.Tensor:
-    """An RGB Pillow image as a uint8 tensor (3, H, W)."""
-    if image.mode != "RGB":
-        image = image.convert("RGB")
+    """A Pillow image of any mode as a uint8 RGB tensor (3, H, W) (converted by :func:`to_rgb8`)."""
+    return _rgb_pixels(to_rgb8(image))
+
+
+def _rgb_pixels(image: Image.Image) -> torch.Tensor:
     array = np.array(image, dtype=np.uint8)  # (H, W, 3), a writable copy
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
 def image_to_tensor(image: Image.Image) -> torch.Tensor:
-    """Convert an RGB Pillow image to a float32 tensor (3, H, W) in [-1, 1]: ``(x / 255 - 0.5) / 0.5``."""
+    """Convert a Pillow image to a float32 tensor (3, H, W) in [-1, 1]: ``(x / 255 - 0.5) / 0.5``."""
     return pixels_to_faces(image_to_pixels(image))
 
 
 def _prepare(image: Image.Image, crop: CropSpec | None) -> torch.Tensor:
-    image = image.convert("RGB")
+    image = to_rgb8(image)
     if crop is not None:
         image = crop.apply(image)
-    return image_to_pixels(image)
+    return _rgb_pixels(image)
 
 
 def load_face_pixels(path: str | os.PathLike[str], crop: CropSpec | None = DEFAULT_CROP) -> torch.Tensor:
@@ -124,7 +159,7 @@ def load_face_pixels(path: str | os.PathLike[str], crop: CropSpec | None = DEFAU
     try:
         with Image.open(path) as image:
             return _prepare(image, crop)
-    except _IMAGE_ERRORS as error:
+    except IMAGE_ERRORS as error:
         raise PartialFaceError(f"cannot load face image {os.fspath(path)!r}: {error}") from error
 
 
@@ -142,14 +177,14 @@ def decode_face(data: bytes, crop: CropSpec | None = None, source: str = "<bytes
     try:
         with Image.open(io.BytesIO(data)) as image:
             return pixels_to_faces(_prepare(image, crop))
-    except _IMAGE_ERRORS as error:
+    except IMAGE_ERRORS as error:
         raise PartialFaceError(f"cannot decode face image {source}: {error}") from error
 
 
 def encode_jpeg(image: Image.Image, quality: int = 95) -> bytes:
-    """JPEG-encode an image (converted to RGB) and return the bytes."""
+    """JPEG-encode an image (converted by :func:`to_rgb8`) and return the bytes."""
     buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
+    to_rgb8(image).save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
 
 
@@ -157,7 +192,7 @@ def load_cropped_jpeg(path: str | os.PathLike[str], crop: CropSpec | None, quali
     """Open an image file, crop it with ``crop`` and return it re-encoded as JPEG bytes."""
     try:
         with Image.open(path) as image:
-            rgb = image.convert("RGB")
+            rgb = to_rgb8(image)
             return encode_jpeg(crop.apply(rgb) if crop is not None else rgb, quality)
-    except _IMAGE_ERRORS as error:
+    except IMAGE_ERRORS as error:
         raise PartialFaceError(f"cannot load face image {os.fspath(path)!r}: {error}") from error
