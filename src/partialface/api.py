@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .checks import check_finite
+from .checks import check_device, check_finite
 from .data import CropSpec, load_face
 from .encoders import InputEncoder, encoder_from_state
 from .errors import PartialFaceError
@@ -109,15 +109,29 @@ def _resolve(path_or_name: str | os.PathLike) -> Path:
 
 
 def load_model(path_or_name: str | os.PathLike, device: str | torch.device = "cpu") -> FaceModel:
-    """Load a checkpoint (training output or exported) or a shipped model by name, for inference."""
-    from .checkpoint import load_checkpoint
+    """Load a checkpoint (training output or exported) or a shipped model by name, for inference.
 
+    Anything wrong with the file -- not a checkpoint, an unknown backbone, a missing, mis-shaped or NaN
+    weight, an encoder that does not fit the backbone -- and a device this machine lacks raise one
+    :class:`PartialFaceError` line naming the file.
+    """
+    from .checkpoint import load_checkpoint, load_weights
+
+    device = check_device("device", device)
     path = _resolve(path_or_name)
+    source = f"checkpoint {os.fspath(path)!r}"
     ckpt = load_checkpoint(path)
     spec = ckpt["model"]
-    backbone = get_model(spec["name"], **spec.get("kwargs", {}))
-    state = {k: v.float() if v.is_floating_point() else v for k, v in spec["state_dict"].items()}
-    backbone.load_state_dict(state)
+    try:
+        backbone = get_model(spec["name"], **spec["kwargs"])
+        encoder = encoder_from_state(ckpt["encoder"])
+        crop = CropSpec.from_dict(ckpt["crop"]) if ckpt.get("crop") else None
+    except (TypeError, ValueError) as err:  # PartialFaceError included: say which file it is about
+        raise PartialFaceError(f"{source}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
+    takes = spec["kwargs"].get("in_channels", encoder.out_channels)
+    if takes != encoder.out_channels:
+        raise PartialFaceError(f"{source}: its backbone takes {takes} input channels but its encoder "
+                               f"{encoder.name!r} gives {encoder.out_channels}")
+    load_weights(backbone, spec["state_dict"], source)
     backbone.to(device).eval()
-    crop = CropSpec.from_dict(ckpt["crop"]) if ckpt.get("crop") else None
-    return FaceModel(backbone, encoder_from_state(ckpt["encoder"]), crop, ckpt.get("card", {}), str(path))
+    return FaceModel(backbone, encoder, crop, ckpt.get("card", {}), str(path))

@@ -49,6 +49,7 @@ __all__ = [
     "export_model",
     "save_torch_state",
     "load_torch_state",
+    "load_weights",
 ]
 
 CHECKPOINT_FORMAT = "partialface.checkpoint/1"
@@ -133,6 +134,33 @@ def load_checkpoint(
         if not isinstance(data[key], int) or data[key] < 0:
             raise PartialFaceError(f"{source!r}: '{key}' must be a non-negative int, got {data[key]!r}")
     return data
+
+
+def _listed(names: list[str], shown: int = 3) -> str:
+    more = f" (+{len(names) - shown} more)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def load_weights(module: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
+    """Load ``state_dict`` into ``module`` (floating weights cast to the module's float32).
+
+    A missing, unexpected, mis-shaped or non-finite weight raises one :class:`PartialFaceError` line naming
+    ``source`` (e.g. ``checkpoint 'run/checkpoint.pt'``) and the first offending weights, instead of
+    ``load_state_dict``'s many-line RuntimeError or, for NaN weights, templates that match nothing.
+    """
+    own = module.state_dict()
+    missing = [name for name in own if name not in state_dict]
+    unexpected = [name for name in state_dict if name not in own]
+    shapes = [f"{name} {tuple(state_dict[name].shape)} where the model has {tuple(tensor.shape)}"
+              for name, tensor in own.items() if name in state_dict and state_dict[name].shape != tensor.shape]
+    non_finite = [name for name, tensor in state_dict.items()
+                  if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    for problems, what in ((missing, "lacks the weights"), (shapes, "has mis-shaped weights"),
+                           (unexpected, "has weights this model does not have"),
+                           (non_finite, "has NaN or infinite weights (a diverged training?)")):
+        if problems:
+            raise PartialFaceError(f"{source} {what}: {_listed(problems)}")
+    module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()})
 
 
 def export_model(

@@ -8,13 +8,19 @@ floats never as integers (a plan index of 31.5 is an error, not 31), and NaN or 
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import torch
 
 from .errors import PartialFaceError
 
-__all__ = ["check_int", "check_number", "check_choice", "check_finite"]
+__all__ = ["check_int", "check_number", "check_choice", "check_finite", "check_seed", "check_cpu_count",
+           "check_device", "MAX_SEED"]
+
+MAX_SEED = 2**63 - 1
+"""Seeds are integers in ``0..MAX_SEED`` (torch.Generator.manual_seed takes them all; negatives are refused
+everywhere, as the training config's ``SEED`` always did)."""
 
 
 def _bounds(low: float | None, high: float | None) -> str:
@@ -64,3 +70,27 @@ def check_finite(name: str, tensor: torch.Tensor) -> torch.Tensor:
         bad = int((~torch.isfinite(tensor)).sum())
         raise PartialFaceError(f"{name} holds {bad} NaN or infinite value(s)")
     return tensor
+
+
+def check_seed(name: str, value: Any) -> int:
+    """``value`` as a seed: an integer in ``0..MAX_SEED``."""
+    return check_int(name, value, 0, MAX_SEED)
+
+
+def check_cpu_count(name: str, value: Any, low: int = 1) -> int:
+    """Threads or worker processes: an integer from ``low`` to the machine's CPU count (more never helps,
+    and a mistyped 1000 would start a thousand processes)."""
+    return check_int(name, value, low, os.cpu_count() or 1)
+
+
+def check_device(name: str, value: Any) -> torch.device:
+    """``value`` (``cpu``, ``cuda``, ``cuda:1``, a torch.device) as a device this machine has."""
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError) as err:
+        raise PartialFaceError(f"{name} {value!r}: {err}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise PartialFaceError(f"{name} {value}: torch sees no CUDA device")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise PartialFaceError(f"{name} {value}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device

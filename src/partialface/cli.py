@@ -23,9 +23,13 @@ import json
 import sys
 from typing import Sequence
 
+from .checks import check_int, check_seed
 from .errors import PartialFaceError
+from .outputs import check_output_file
 
 __all__ = ["main", "build_parser"]
+
+MAX_PERMUTATIONS = 1000  # a plan's channel table holds m x n ranks; TFace's has 6 x 6
 
 
 def _crop_arg(text: str):
@@ -80,8 +84,11 @@ def _cmd_plan(args) -> int:
     from .plan import ChannelPlan
 
     if args.plan_command == "generate":
-        plan = ChannelPlan.generate(args.seed, m=args.m, n=args.n)
-        plan.save(args.out)
+        out = check_output_file(args.out, "--out", args.overwrite)
+        check_seed("--seed", args.seed)
+        # ChannelPlan checks that m divides the kept frequencies and that s! >= n
+        plan = ChannelPlan.generate(args.seed, m=check_int("--m", args.m, 1), n=check_int("--n", args.n, 1, MAX_PERMUTATIONS))
+        plan.save(out)
         print(f"wrote plan {plan.fingerprint} (m={plan.m}, s={plan.s}, n={plan.n}) to {args.out}")
     else:
         plan = ChannelPlan.tface() if args.path == "tface" else ChannelPlan.load(args.path)
@@ -136,8 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     g = plan_sub.add_parser("generate", help="draw a fresh random plan (a deployment's secret)")
     g.add_argument("--seed", type=int, required=True)
     g.add_argument("--out", required=True)
-    g.add_argument("--m", type=int, default=6, help="subsets (default 6)")
-    g.add_argument("--n", type=int, default=6, help="permutations (default 6)")
+    g.add_argument("--m", type=int, default=6, help="subsets, a divisor of the 54 kept frequencies (default 6)")
+    g.add_argument("--n", type=int, default=6, help=f"permutations, 1..{MAX_PERMUTATIONS} (default 6)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace an existing plan file (a deployment's secret: its enrolled templates stop matching)")
     s = plan_sub.add_parser("show", help="print a plan ('tface' for the published one)")
     s.add_argument("path")
     p.set_defaults(func=_cmd_plan)

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import atomic_write
-from .checks import check_int
+from .checks import check_int, check_seed
 from .data import DEFAULT_CROP, image_files
 from .outputs import OutputFiles, check_output_folder
 from .plan import ChannelPlan
-from .protect import MAX_SEED, protect_files
+from .protect import protect_files
 from .runlock import RunFolderLock
 
 __all__ = ["pick_faces", "run_demo", "DemoResult", "NO_FACES_HELP", "DEMO_FOLDS", "MAX_COUNT"]
@@ -149,7 +149,7 @@ def run_demo(data: str | os.PathLike | None, out: str | os.PathLike, count: int 
     Exits (SystemExit with how to get faces) when ``data`` is missing or holds no photo.
     """
     check_int("--count", count, 1, MAX_COUNT)
-    check_int("--seed", seed, 0, MAX_SEED)
+    check_seed("--seed", seed)
     folder = Path(data) if data else None
     if folder is None or not folder.is_dir():
         where = f" (looked for {folder})" if folder else ""

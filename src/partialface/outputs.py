@@ -73,26 +73,30 @@ class OutputFiles:
         """The outputs added so far (resolved)."""
         return list(self._claimed)
 
-    def add(self, path: _Path, source: _Path | None = None) -> Path:
-        """Declare the output ``path`` (made from ``source``, named in a collision); returns it as a Path."""
+    def add(self, path: _Path, source: _Path | None = None, what: str | None = None) -> Path:
+        """Declare the output ``path`` (made from ``source``, named in a collision); returns it as a Path.
+
+        ``what`` names this output in messages instead of the set's name (``--json`` in a set of ``eval``).
+        """
+        what = what or self.what
         path = Path(path)
         name = os.fspath(path)
         resolved = _resolved(path)
         made_from = os.fspath(source) if source is not None else name
         if resolved in self._claimed:
             first = self._claimed[resolved]
-            raise PartialFaceError(f"{self.what}: {first!r} and {made_from!r} would both be written to {name!r}; "
-                                   "rename one of them or protect them into different folders")
+            raise PartialFaceError(f"{what}: {first!r} and {made_from!r} would both be written to {name!r}; "
+                                   "rename one of them or choose different outputs")
         if resolved in self._inputs:
-            raise PartialFaceError(f"{self.what} {name!r} is an input of this run and is never replaced; "
+            raise PartialFaceError(f"{what} {name!r} is an input of this run and is never replaced; "
                                    "choose another output")
         if path.is_dir():
-            raise PartialFaceError(f"{self.what} {name!r} is a folder, not a file")
+            raise PartialFaceError(f"{what} {name!r} is a folder, not a file")
         if resolved.parent not in self._folders:
-            check_output_folder(path.parent, self.what)
+            check_output_folder(path.parent, what)
             self._folders.add(resolved.parent)
         if (path.exists() or path.is_symlink()) and not self.overwrite:
-            raise PartialFaceError(f"{self.what} {name!r} already exists and this run did not write it; "
+            raise PartialFaceError(f"{what} {name!r} already exists and this run did not write it; "
                                    "pass --overwrite to replace it, or choose another output")
         self._claimed[resolved] = made_from
         return path

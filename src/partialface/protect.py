@@ -30,7 +30,7 @@ import torch
 from tqdm import tqdm
 
 from .atomic import atomic_write
-from .checks import check_int
+from .checks import check_seed
 from .data import DEFAULT_CROP, CropSpec, find_images, load_face
 from .encoders import InputEncoder, PartialFaceEncoder
 from .errors import PartialFaceError
@@ -40,13 +40,11 @@ from .preview import preview_sheet, save_png
 from .protected import save_protected, scale_fingerprint
 from .runlock import RunFolderLock
 
-__all__ = ["protect_files", "protect_faces", "ProtectReport", "PROTECTED_SUFFIX", "PREVIEW_SUFFIX", "REPORT_NAME",
-           "MAX_SEED"]
+__all__ = ["protect_files", "protect_faces", "ProtectReport", "PROTECTED_SUFFIX", "PREVIEW_SUFFIX", "REPORT_NAME"]
 
 PROTECTED_SUFFIX = ".npz"
 PREVIEW_SUFFIX = ".preview.png"
 REPORT_NAME = "protect_report.json"
-MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed's range, non-negative as every partialface seed
 
 
 @dataclass
@@ -111,7 +109,7 @@ def protect_files(
     A single photo (``source`` a file) that fails raises PartialFaceError; from a folder or a list,
     failures are collected in the returned report and in ``out_dir/protect_report.json``.
     """
-    check_int("--seed", seed, 0, MAX_SEED)
+    check_seed("--seed", seed)
     out_dir = check_output_folder(out_dir, "--out")
     jobs = _photos(source, out_dir)
     outputs = OutputFiles("--out", overwrite, inputs=[photo for photo, _ in jobs])

@@ -12,6 +12,9 @@ Resumable and safe by construction:
   A re-run skips photos already done and refuses different settings (a dataset is one preparation).
 - ``OUT/align_report.json`` lists the photos with no face, with several faces (which one was used)
   and the unreadable ones; a summary is printed.
+- ``OUT`` is checked before any photo is read (a folder that can be created) and locked while the command
+  writes there (:mod:`partialface.runlock`): a second ``align`` into it is refused naming the first, and
+  the temporary files of a killed run are removed.
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..atomic import atomic_write
-from ..checks import check_choice, check_int
+from ..checks import check_choice, check_cpu_count, check_int
 from ..data import scan_identity_folders
 from ..errors import PartialFaceError
+from ..outputs import check_output_folder
+from ..runlock import RunFolderLock
 from .aligner import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, AlignedFace, FaceAligner
 from .images import open_rgb8
 
@@ -201,13 +206,20 @@ def align_dataset(
     command did not write where it would write one, or when OUT was started with other settings.
     """
     source, out = Path(source), Path(out)
-    workers = check_int("workers", workers, 1)
+    workers = check_cpu_count("workers", workers)
     _check_paths(source, out)
+    check_output_folder(out, "OUT")
     try:
         samples = scan_identity_folders(source).samples
     except ValueError as error:
         raise PartialFaceError(str(error)) from None
     photos = [(os.fspath(path), path.relative_to(source).as_posix()) for path, _ in samples]
+    with RunFolderLock(out, "align"):
+        return _align(source, out, settings, photos, workers, retry_failed, progress)
+
+
+def _align(source: Path, out: Path, settings: AlignSettings, photos: list[tuple[str, str]], workers: int,
+           retry_failed: bool, progress: bool) -> dict[str, Any]:
     journal = _Journal(out / JOURNAL_NAME, settings)
     ours = {rel for rel, entry in journal.records.items() if entry["status"] == "aligned"}
     if journal.path.is_file():

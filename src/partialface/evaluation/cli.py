@@ -7,6 +7,10 @@
 The arguments, the report file, the ROC plot and the printed summary live here; the measurement itself
 is :func:`partialface.evaluation.protocol.evaluate_model_on_pairs` (one random rank per query image seeded
 with ``--seed``, ``--ranks K`` multi-rank fusion, ``--rank S,P`` a fixed rank, 10 stratified folds).
+
+Every option is checked before the model is loaded: the numbers against their bounds, and ``--json`` /
+``--roc`` as outputs (:mod:`partialface.outputs`: writable, not an input, not an existing file without
+``--overwrite``), so that a finished evaluation is never lost to a path it cannot write.
 """
 
 from __future__ import annotations
@@ -19,11 +23,16 @@ from pathlib import Path
 import torch
 
 from ..atomic import atomic_write
+from ..checks import check_cpu_count, check_device, check_int, check_seed
 from ..errors import PartialFaceError
+from ..outputs import OutputFiles
 from .metrics import plot_roc
 from .protocol import evaluate_model_on_pairs
 
-__all__ = ["add_eval_arguments", "run_eval"]
+__all__ = ["add_eval_arguments", "run_eval", "MAX_BATCH", "MAX_RANKS"]
+
+MAX_BATCH = 1024  # faces per forward pass: an IR-50 batch of 1024 already needs several GB of activations
+MAX_RANKS = 100  # random ranks fused per image: each one is a full forward pass
 
 
 def _rank_arg(text: str) -> tuple[int, int]:
@@ -54,10 +63,27 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-rank", action="store_true",
                         help="also fix each rank in turn: accuracy mean/min/max and template consistency (pairs.txt)")
     parser.add_argument("--no-flip", action="store_true", help="do not add the mirrored image's embedding")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --json / --roc files that already exist")
+    parser.add_argument("--batch-size", type=int, default=64, help=f"faces per forward pass, 1..{MAX_BATCH} (default 64)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads, up to the CPU count (0 = default)")
     parser.add_argument("--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:1, ...")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Everything about the options that can be known before the model is loaded."""
+    check_seed("--seed", args.seed)
+    check_int("--ranks", args.ranks, 1, MAX_RANKS)
+    check_int("--batch-size", args.batch_size, 1, MAX_BATCH)
+    if args.threads:
+        check_cpu_count("--threads", args.threads)
+    for fold in args.folds or ():
+        check_int("--folds", fold, 1, 10)
+    inputs = [path for path in (args.pairs, args.model) if Path(path).is_file()]
+    outputs = OutputFiles("eval", args.overwrite, inputs)
+    for option in ("json", "roc"):
+        if getattr(args, option):
+            outputs.add(getattr(args, option), what=f"--{option}")
 
 
 def run_eval(args: argparse.Namespace, load_model: Callable[..., object]) -> int:
@@ -66,15 +92,10 @@ def run_eval(args: argparse.Namespace, load_model: Callable[..., object]) -> int
     The loader is passed in by the top-level command line: the inference API sits above the evaluation
     layer, so this module may not import it (docs/architecture.md).
     """
+    _check_options(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        device = torch.device(args.device)
-    except RuntimeError as err:
-        raise PartialFaceError(f"--device {args.device!r}: {err}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise PartialFaceError(f"--device {args.device}: torch sees no CUDA device")
-    model = load_model(args.model, device=device)
+    model = load_model(args.model, device=check_device("--device", args.device))
     report, scores, issame = evaluate_model_on_pairs(
         model, args.pairs, args.images, args.folds, args.seed, args.ranks, args.rank,
         not args.no_flip, args.batch_size, not args.quiet, args.per_rank,

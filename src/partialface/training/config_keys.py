@@ -136,6 +136,9 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("FREQUENCY_SCALE_SAMPLES", 256, c.integer(1), "training faces that estimate the per-frequency input scale"),
     ConfigKey("CACHE_IMAGES", False, c.boolean, "decode and crop every image once and keep it in memory as uint8 "
               "(folders and index data; best with `WORKERS: 0`)", runtime=True),
+    ConfigKey("SKIP_UNREADABLE", False, c.boolean, "leave out training images that cannot be read or cropped: "
+              "each image is decoded once before training, the count and first names go to the log; off, the first "
+              "unreadable image stops the run with its name"),
     ConfigKey("CHANNELS_LAST", False, c.boolean, "run the backbone channels-last (fast mixed precision on CUDA)",
               runtime=True),
 )

@@ -29,6 +29,7 @@ from ..data import (
 )
 from .config_checks import ConfigError, key_errors
 from .seeding import Stream, seeded_generator
+from .unreadable import drop_unreadable_records, drop_unreadable_samples
 
 __all__ = ["TrainingData", "build_training_data", "sample_faces"]
 
@@ -129,15 +130,19 @@ def build_training_data(cfg: Mapping[str, Any], repeats: int) -> TrainingData:
         with key_errors("DATA_ROOT"):
             dataset = RecordIODataset(rec, idx, crop=crop, flip=False, repeat=repeats)
             num_classes = _recordio_classes(rec, idx, dataset)
+        skipped = drop_unreadable_records(dataset) if cfg["SKIP_UNREADABLE"] else ""
         return TrainingData(
             dataset, num_classes, len(dataset.keys), repeats,
-            f"{len(dataset.keys)} images of {num_classes} identities from {os.fspath(rec)}",
+            f"{len(dataset.keys)} images of {num_classes} identities from {os.fspath(rec)}{skipped}",
         )
+    skipped = ""
+    if cfg["SKIP_UNREADABLE"] and samples:
+        samples, skipped = drop_unreadable_samples(samples, crop)
     if not samples:
-        raise ConfigError(f"no training images left in {where} after MIN_IMAGES and EXCLUDE_FOLDS",
-                          ("DATA_ROOT", "MIN_IMAGES", "EXCLUDE_FOLDS"))
+        raise ConfigError(f"no training images left in {where} after MIN_IMAGES and EXCLUDE_FOLDS"
+                          + (" and SKIP_UNREADABLE" if skipped else ""), ("DATA_ROOT", "MIN_IMAGES", "EXCLUDE_FOLDS"))
     dataset = FaceFolderDataset(samples, crop=crop, flip=False, repeat=repeats, cache=cfg["CACHE_IMAGES"])
-    description = f"{len(samples)} images of {num_classes} identities from {where}"
+    description = f"{len(samples)} images of {num_classes} identities from {where}{skipped}"
     if excluded:
         description += f" ({len(excluded)} people of folds {cfg['EXCLUDE_FOLDS']} excluded)"
     return TrainingData(dataset, num_classes, len(samples), repeats, description)

@@ -54,6 +54,7 @@ from .config_checks import ConfigError, key_errors
 from .data import TrainingData, build_training_data, sample_faces
 from .dev_evaluation import DevEvaluator
 from .distributed import DistributedContext, init_distributed, shutdown_distributed, synchronize_batch_norm
+from .run_folder import claim_run_folder, releases_run_folder_on_error
 from .run_log import RunLogger
 from .sampler import EpochBatchSampler
 from .schedule import StepSchedule, build_optimizer, build_scheduler
@@ -209,6 +210,7 @@ class Trainer:
     epoch and writes checkpoints and logs into ``OUT``.
     """
 
+    @releases_run_folder_on_error
     def __init__(self, cfg: Mapping[str, Any], progress: bool = True, context: DistributedContext | None = None) -> None:
         self.cfg = dict(cfg)
         self.progress = progress
@@ -216,8 +218,10 @@ class Trainer:
         self.context = context or init_distributed(cfg["DEVICE"], cfg["DIST_BACKEND"])
         self.device = self.context.device
         self.out = Path(cfg["OUT"])
+        self.run_lock = None
         if self.context.is_main:
             _check_run_folder(self.out)
+            self.run_lock = claim_run_folder(self.out, CHECKPOINT_NAME)  # held until fit() ends
         if cfg["THREADS"] > 0:
             torch.set_num_threads(cfg["THREADS"])
         self.amp = bool(cfg["AMP"]) and self.device.type == "cuda"
@@ -464,6 +468,8 @@ class Trainer:
         finally:
             if self.logger is not None:
                 self.logger.close()
+            if self.run_lock is not None:
+                self.run_lock.release()
             if self._owns_context:
                 shutdown_distributed(self.context)
 
