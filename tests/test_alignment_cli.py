@@ -151,7 +151,7 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys):
     assert run(tmp_path / "missing", tmp_path / "out") == 2
     assert "is not a folder" in capsys.readouterr().err
     assert run(src, tmp_path / "out", "--workers", "0") == 2
-    assert "workers must be an integer >= 1" in capsys.readouterr().err
+    assert "workers must be an integer in 1.." in capsys.readouterr().err  # up to twice the CPU count
     assert run(src, tmp_path / "out", "--frame", "64") == 2
     assert "frame size must be an integer >= 112" in capsys.readouterr().err
     with pytest.raises(PartialFaceError, match="pick"):

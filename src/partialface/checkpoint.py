@@ -73,8 +73,10 @@ def load_torch_state(
     :class:`PartialFaceError` naming ``what`` and the file instead of one of torch's many error types."""
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises many types for corrupt or foreign files
-        raise PartialFaceError(f"cannot read {what} {os.fspath(path)!r}: {type(err).__name__}: {err}") from err
+    except Exception as err:  # torch raises many types for corrupt or foreign files, some with pages of advice
+        first = (str(err).strip().splitlines() or [""])[0].split(". ")[0]
+        raise PartialFaceError(f"cannot read {what} {os.fspath(path)!r}: not a file torch.save wrote, or a damaged "
+                               f"one ({type(err).__name__}: {first})") from err
 
 
 def save_checkpoint(path: str | os.PathLike[str], checkpoint: Mapping[str, Any]) -> Path:

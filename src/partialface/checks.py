@@ -78,9 +78,9 @@ def check_seed(name: str, value: Any) -> int:
 
 
 def check_cpu_count(name: str, value: Any, low: int = 1) -> int:
-    """Threads or worker processes: an integer from ``low`` to the machine's CPU count (more never helps,
-    and a mistyped 1000 would start a thousand processes)."""
-    return check_int(name, value, low, os.cpu_count() or 1)
+    """Threads or worker processes: an integer from ``low`` to twice the machine's CPU count (more only
+    compete for the cores, and a mistyped 1000 would start a thousand processes)."""
+    return check_int(name, value, low, 2 * (os.cpu_count() or 1))
 
 
 def check_device(name: str, value: Any) -> torch.device:

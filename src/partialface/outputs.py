@@ -65,7 +65,7 @@ class OutputFiles:
         self.what = what
         self.overwrite = overwrite
         self._inputs = {_resolved(p) for p in inputs}
-        self._claimed: dict[Path, str] = {}  # resolved output -> what it is made from
+        self._claimed: dict[Path, str] = {}  # resolved output -> what it is made from (a source or an option)
         self._folders: set[Path] = set()
 
     @property
@@ -82,10 +82,9 @@ class OutputFiles:
         path = Path(path)
         name = os.fspath(path)
         resolved = _resolved(path)
-        made_from = os.fspath(source) if source is not None else name
+        made_from = repr(os.fspath(source)) if source is not None else what
         if resolved in self._claimed:
-            first = self._claimed[resolved]
-            raise PartialFaceError(f"{what}: {first!r} and {made_from!r} would both be written to {name!r}; "
+            raise PartialFaceError(f"{self._claimed[resolved]} and {made_from} would both be written to {name!r}; "
                                    "rename one of them or choose different outputs")
         if resolved in self._inputs:
             raise PartialFaceError(f"{what} {name!r} is an input of this run and is never replaced; "

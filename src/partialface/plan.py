@@ -240,7 +240,7 @@ class ChannelPlan:
             data = json.loads(path.read_text())
         except OSError as err:
             raise PartialFaceError(f"{path}: cannot read channel plan: {err}") from err
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:  # a photo or a binary file given by mistake
             raise PartialFaceError(f"{path}: not valid JSON: {err}") from err
         return cls.from_dict(data, source=str(path))
 

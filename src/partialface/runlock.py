@@ -80,8 +80,8 @@ class RunFolderLock:
 
     Raises PartialFaceError naming the holder when another process holds it. Use as a context manager,
     or call :meth:`release` (also safe to call twice). Attributes: ``previous`` is the record the last
-    holder left (``None`` when the folder was never locked: a folder no partialface command used),
-    ``removed`` the stale temporary files deleted.
+    holder left (``None`` when the folder was never locked: a folder no partialface command used; empty
+    when no run is recorded), ``removed`` the stale temporary files deleted.
     """
 
     def __init__(self, folder: str | os.PathLike[str], command: str) -> None:
@@ -101,12 +101,21 @@ class RunFolderLock:
             raise PartialFaceError(f"{os.fspath(self.folder)!r} is in use by {holder}; wait for it to finish "
                                    "or choose another folder") from None
         self.previous: dict[str, Any] | None = _read_record(self._handle) if existed else None
-        record = {"command": command, "pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        self._record({"command": command, "pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
+        self.removed = remove_stale_temporaries(self.folder)
+
+    def _record(self, record: dict[str, Any] | None) -> None:
         self._handle.seek(0)
         self._handle.truncate()
-        self._handle.write(json.dumps(record) + "\n")
+        if record:
+            self._handle.write(json.dumps(record) + "\n")
         self._handle.flush()
-        self.removed = remove_stale_temporaries(self.folder)
+
+    def abandon(self) -> None:
+        """Release, putting back the previous holder's record: a run that refused to start claims nothing."""
+        if not self._handle.closed:
+            self._record(self.previous)
+        self.release()
 
     def release(self) -> None:
         """Let the next run in (the record stays in the file)."""

@@ -56,8 +56,13 @@ def read_lfw_pairs(path: str | os.PathLike[str]) -> list[Pair]:
     fields for its section, a non-positive image number, a missing line or trailing non-blank lines.
     """
     name = os.fspath(path)
-    with open(path, encoding="utf-8") as handle:
-        lines = [line.rstrip("\r\n") for line in handle]
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = [line.rstrip("\r\n") for line in handle]
+    except OSError as err:
+        raise PartialFaceError(f"cannot read pairs file {name!r}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise PartialFaceError(f"{name!r} is not a text pairs file (an image or a .bin given as pairs.txt?)") from None
     header = lines[0].split() if lines else []
     if len(header) not in (1, 2):
         raise PartialFaceError(

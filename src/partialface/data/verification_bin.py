@@ -79,6 +79,8 @@ def read_bin(path: str | os.PathLike[str]) -> tuple[list[bytes], list[bool]]:
             ValueError,
         ) as error:
             raise PartialFaceError(f"{name} is not a readable verification .bin: {error}") from error
+        except OSError as error:
+            raise PartialFaceError(f"cannot read verification .bin {name!r}: {error.strerror or error}") from None
     if not isinstance(content, (tuple, list)) or len(content) != 2:
         raise PartialFaceError(f"{name}: expected a pickled (bins, issame) pair, got {type(content).__name__}")
     raw_bins, raw_issame = content

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -32,6 +33,11 @@ __all__ = [
 ]
 
 Check = Callable[[str, Any], Any]
+
+MAX_BATCH_SIZE = 4096
+"""Faces per process and step: 4096 faces are 0.6 GB of input alone, the activations many times that; a
+larger global batch comes from more processes."""
+MAX_PROCESSES = 256
 
 
 class ConfigError(PartialFaceError):
@@ -59,7 +65,7 @@ def key_errors(key: str, value: Any = None) -> Iterator[None]:
         raise
     except (ValueError, OSError) as err:
         lines = str(err).strip().splitlines() or [type(err).__name__]
-        last = lines[-1].removeprefix(f"{type(err).__name__}: ")
+        last = re.sub(r"^[\w.]*(Error|Exception): ", "", lines[-1])  # a worker's line: "pkg.mod.SomeError: ..."
         shown = f" {os.fspath(value)!r}" if isinstance(value, (str, os.PathLike)) and value else ""
         raise ConfigError(f"{key}{shown}: {last}", (key,)) from err
 
@@ -77,6 +83,15 @@ def unknown_key_error(key: Any, known: Iterable[str], where: str) -> ConfigError
 # ----------------------------------------------------------------------------------- plain values
 def integer(low: int | None = None) -> Check:
     return lambda key, value: check_int(key, value, low)
+
+
+def processes(low: int) -> Check:
+    """Threads or processes: ``low`` .. :data:`MAX_PROCESSES` (a mistyped 10000 would start ten thousand workers).
+
+    A fixed bound, not the CPU count as on the command line: a config file is read on other machines too
+    (TFace's recipe asks for 8 workers, more than a laptop has cores).
+    """
+    return lambda key, value: check_int(key, value, low, MAX_PROCESSES)
 
 
 def number(low: float | None = None) -> Check:
@@ -228,7 +243,7 @@ def datasets(key: str, value: Any) -> list[dict[str, Any]]:
     entry = {**DATASET_DEFAULTS, **value[0]}
     return [{
         "name": text(f"{key} name", entry["name"]),
-        "batch_size": check_int(f"{key} batch_size", entry["batch_size"], 1),
+        "batch_size": check_int(f"{key} batch_size", entry["batch_size"], 1, MAX_BATCH_SIZE),
         "weight": check_number(f"{key} weight", entry["weight"], 0.0),
         "scale": check_number(f"{key} scale", entry["scale"], 0.0, strict_low=True),
         "margin": check_number(f"{key} margin", entry["margin"]),

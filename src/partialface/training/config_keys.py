@@ -53,7 +53,7 @@ KEYS: tuple[ConfigKey, ...] = (
     _tface("DATA_ROOT", REQUIRED, c.text, "the folder holding the training data (see `DATA_FORMAT`)", runtime=True),
     _tface("INDEX_ROOT", "", c.text, "the folder of TFace index files (`DATA_FORMAT: index`)", runtime=True),
     _tface("DATASETS", REQUIRED, c.datasets,
-           "exactly one entry: `name`, `batch_size` per process (64), `weight` (1.0), and the head's `scale` (64) "
+           "exactly one entry: `name`, `batch_size` per process (64, at most 4096), `weight` (1.0), and the head's `scale` (64) "
            "and `margin` (0.5)"),
     _tface("BACKBONE_RESUME", "", c.text, "a partialface checkpoint whose backbone weights initialise the run"),
     _tface("HEAD_RESUME", "", c.text, "a partialface checkpoint whose head weights initialise the run"),
@@ -86,7 +86,7 @@ KEYS: tuple[ConfigKey, ...] = (
     _tface("DIST_BACKEND", "auto", c.choice("auto", "nccl", "gloo"), "`auto`, `nccl` or `gloo`; CPU runs use gloo",
            runtime=True),
     _tface("DIST_URL", "env://", c.text, "accepted; torchrun's environment decides", runtime=True),
-    _tface("NUM_WORKERS", None, c.optional(c.integer(0)), "TFace's name of `WORKERS`", runtime=True,
+    _tface("NUM_WORKERS", None, c.optional(c.processes(0)), "TFace's name of `WORKERS`", runtime=True,
            alias_of="WORKERS"),
     _tface("AMP", True, c.boolean, "mixed precision (float16) for the backbone; CUDA only"),
     _tface("METHOD", None, c.optional(c.encoder), "TFace's name of `ENCODER` (`PartialFace` -> `partialface`)",
@@ -112,8 +112,9 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("EXCLUDE_FOLDS", [], c.int_list(1), "every person in these folds of `EXCLUDE_PAIRS` is left out"),
     ConfigKey("CROP", None, c.crop_shape, "`{box: [l, t, r, b] or null, size: n}`; `size` must equal `INPUT_SIZE`"),
     ConfigKey("FLIP", True, c.boolean, "random horizontal flips"),
-    ConfigKey("WORKERS", 2, c.integer(0), "DataLoader processes", runtime=True),
-    ConfigKey("THREADS", 0, c.integer(0), "torch threads per process; 0 keeps torch's default", runtime=True),
+    ConfigKey("WORKERS", 2, c.processes(0), "DataLoader processes (at most 256)", runtime=True),
+    ConfigKey("THREADS", 0, c.processes(0), "torch threads per process (at most 256); 0 keeps torch's default",
+              runtime=True),
     ConfigKey("DEV_PAIRS", "", c.text, "an LFW `pairs.txt` or an InsightFace `.bin` evaluated after every epoch; "
               "empty for none", runtime=True),
     ConfigKey("DEV_FOLDS", [], c.int_list(1), "folds of `DEV_PAIRS` to evaluate; empty for all", runtime=True),

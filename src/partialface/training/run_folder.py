@@ -40,10 +40,10 @@ def claim_run_folder(out: Path, checkpoint_name: str) -> RunFolderLock:
     except PartialFaceError as err:
         raise ConfigError(f"OUT {err}", ("OUT",)) from None
     previous = lock.previous
-    ours = (out / checkpoint_name).is_file() or (previous is not None and previous.get("command", "train") == "train")
+    ours = (out / checkpoint_name).is_file() or (previous or {}).get("command") == "train"
     foreign = [] if ours else [name for name in TRAINER_FILES if (out / name).exists()]
     if foreign:
-        lock.release()
+        lock.abandon()  # or the next attempt would find the folder recorded as a training run's
         raise ConfigError(f"OUT {os.fspath(out)!r} holds {foreign[0]}, which no partialface train run wrote there "
                           "(it would be replaced); choose another OUT", ("OUT",))
     if lock.removed:
