@@ -41,23 +41,26 @@ def _crop_arg(text: str):
         left, top, right, bottom, *size = (int(v) for v in text.split(","))
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"--crop must be 'left,top,right,bottom[,size]' or 'none', got {text!r}") from err
-    return CropSpec((left, top, right, bottom), size[0] if size else 112)
+    try:
+        return CropSpec((left, top, right, bottom), size[0] if size else 112)
+    except PartialFaceError as err:  # argparse would print only "invalid _crop_arg value"
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _cmd_protect(args) -> int:
-    from .data import DEFAULT_CROP
+    from .data import DEFAULT_CROP, CropSpec
     from .plan import ChannelPlan
     from .protect import protect_files
 
-    encoder = None
-    crop = DEFAULT_CROP if args.crop is None else (args.crop or None)
+    encoder, model = None, None
     if args.model:
         from .api import load_model
 
         model = load_model(args.model)
         encoder = model.encoder
-        if args.crop is None:
-            crop = model.crop
+    crop = args.crop if args.crop else (model.crop if model else DEFAULT_CROP)
+    if args.crop is False:  # --crop none: the whole (square, aligned) photo resized to the model's size
+        crop = CropSpec(None, model.crop.size if model and model.crop else DEFAULT_CROP.size)
     plan = ChannelPlan.load(args.plan) if args.plan else None
     if plan is not None and encoder is not None and plan != encoder.plan:
         raise PartialFaceError(f"--plan {args.plan} differs from the plan of --model {args.model}")
@@ -133,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", help="channel plan JSON (default: the published TFace plan)")
     p.add_argument("--model", help="a model (checkpoint path or shipped name): use its plan, input scale and crop")
     p.add_argument("--seed", type=int, default=0, help="seed of the random ranks (default 0)")
-    p.add_argument("--crop", type=_crop_arg, default=None, help="left,top,right,bottom[,size] or 'none' (default: 69,69,181,181 -> 112)")
+    p.add_argument("--crop", type=_crop_arg, default=None, help="left,top,right,bottom[,size], or 'none' for aligned square face photos resized whole "
+                        "(default: the model's crop, else 69,69,181,181 -> 112)")
     p.add_argument("--no-preview", action="store_true", help="skip the PNG preview sheets")
     p.add_argument("--overwrite", action="store_true", help="replace outputs already in --out (never a photo)")
     p.set_defaults(func=_cmd_protect)

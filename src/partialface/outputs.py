@@ -34,16 +34,20 @@ def _resolved(path: _Path) -> Path:
     return Path(os.path.realpath(path))
 
 
-def check_output_folder(folder: _Path, what: str) -> Path:
-    """``folder`` as a Path if it is a folder or can be created; ``what`` (e.g. ``--out``) names it in errors."""
+def check_output_folder(folder: _Path, what: str, output: _Path | None = None) -> Path:
+    """``folder`` as a Path if it is a folder or can be created; ``what`` (e.g. ``--out``) names it in errors.
+
+    ``output`` is the path the user gave when ``folder`` is its parent (an output file's folder).
+    """
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise PartialFaceError(f"{what} {os.fspath(folder)!r} is a file, not a folder")
-    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
+    shown = os.fspath(folder if output is None else output)
+    existing = next(p for p in (folder, *folder.parents) if p.exists())  # as the user wrote it
     if not existing.is_dir():
-        raise PartialFaceError(f"{what} {os.fspath(folder)!r} cannot be created: {os.fspath(existing)!r} is a file")
+        if output is None and existing == folder:
+            raise PartialFaceError(f"{what} {shown!r} is a file, not a folder")
+        raise PartialFaceError(f"{what} {shown!r} cannot be created: {os.fspath(existing)!r} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise PartialFaceError(f"{what} {os.fspath(folder)!r}: {os.fspath(existing)!r} is not writable")
+        raise PartialFaceError(f"{what} {shown!r}: {os.fspath(existing)!r} is not writable")
     return folder
 
 
@@ -92,7 +96,7 @@ class OutputFiles:
         if path.is_dir():
             raise PartialFaceError(f"{what} {name!r} is a folder, not a file")
         if resolved.parent not in self._folders:
-            check_output_folder(path.parent, what)
+            check_output_folder(path.parent, what, path)
             self._folders.add(resolved.parent)
         if (path.exists() or path.is_symlink()) and not self.overwrite:
             raise PartialFaceError(f"{what} {name!r} already exists and this run did not write it; "

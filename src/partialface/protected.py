@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .atomic import atomic_write
+from .checks import check_finite
 from .errors import PartialFaceError
 
 __all__ = ["ProtectedFace", "save_protected", "load_protected", "scale_fingerprint", "FORMAT"]
@@ -58,6 +59,7 @@ def save_protected(path: str | os.PathLike, channels: torch.Tensor, plan: str, s
     if not isinstance(channels, torch.Tensor) or channels.dim() != 3:
         shape = tuple(channels.shape) if isinstance(channels, torch.Tensor) else type(channels).__name__
         raise PartialFaceError(f"a protected face must be a (C,H,W) torch.Tensor, got {shape}")
+    check_finite("protected face channels", channels)  # load_protected refuses them: never write such a file
     path = Path(path)
     buf = io.BytesIO()
     np.savez_compressed(

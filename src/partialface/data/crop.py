@@ -45,6 +45,9 @@ Box = tuple[int, int, int, int]
 DEFAULT_BOX: Box = (69, 69, 181, 181)
 DEFAULT_SIZE = 112
 
+MAX_SIZE = 1024
+"""Largest face side: recognition inputs are 112-224 px; a mistyped 20000 would need gigabytes per face."""
+
 CENTRE_TOLERANCE = 0.1
 """How far off centre a box may sit in a photo (and how far from square a photo resized whole may be), as a
 fraction of the box side (of the photo's longer side)."""
@@ -65,7 +68,7 @@ class CropSpec:
     size: int = DEFAULT_SIZE
 
     def __post_init__(self) -> None:
-        check_int("CropSpec size", self.size, low=1)
+        check_int("CropSpec size", self.size, 1, MAX_SIZE)
         if self.box is None:
             return
         box = tuple(self.box)
