@@ -38,7 +38,8 @@ def test_lfw_comes_from_the_option_or_the_environment(tmp_path, monkeypatch) -> 
 def test_an_existing_report_is_not_replaced_without_overwrite(tmp_path) -> None:
     report = tmp_path / "privacy.json"
     report.write_text("{}")
-    with pytest.raises(PartialFaceError, match="privacy.json already exists; pass --overwrite"):
+    with pytest.raises(PartialFaceError, match="privacy.json' already exists and this run did not write it; pass "
+                                               "--overwrite"):
         run_attack_cli(_parse("--lfw", str(tmp_path / "nowhere"), "--out-dir", str(tmp_path), "--no-judge"))
     assert report.read_text() == "{}"
     # with --overwrite the run goes on (here to the missing LFW folder)

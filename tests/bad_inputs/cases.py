@@ -129,7 +129,7 @@ CASES = [
          "OUT 'mine' holds config.yaml, which no partialface train run wrote"),
     Case("train OUT is a file", "train train.yaml --out notes.txt --no-progress", 2, "is a file, not a run folder"),
     Case("attack over an existing privacy report", "attack --lfw faces --out-dir reports --no-judge", 2,
-         "privacy.json already exists; pass --overwrite"),
+         "privacy.json' already exists and this run did not write it"),
     # ---- bad photos
     Case("a folder with 6 unusable photos of 8", "protect bad --out out", 1, "cannot load face image 'bad/"),
     Case("an empty .jpg", "protect bad/empty.jpg --out out", 2, "cannot identify image file"),

@@ -23,6 +23,7 @@ import torch
 from ..checks import check_int
 from ..data.crop import DEFAULT_CROP
 from ..errors import PartialFaceError
+from ..outputs import OutputFiles, check_output_folder
 from ..plan import ChannelPlan
 from .budget import BUDGET_PRESETS, AttackSettings, check_budget_fits
 from .faces import load_lfw_attack_data
@@ -101,17 +102,19 @@ def _lfw_folder(args: argparse.Namespace) -> Path:
 
 
 def _refuse_to_replace(out_dir: Path, overwrite: bool) -> None:
-    """Reports are expensive and sometimes published: never replace one this run did not write."""
-    existing = [out_dir / name for name in (JSON_NAME, MARKDOWN_NAME, GRID_NAME) if (out_dir / name).exists()]
-    if existing and not overwrite:
-        raise PartialFaceError(f"{existing[0]} already exists; pass --overwrite to replace it or choose another "
-                               "--out-dir")
+    """Reports are expensive and sometimes published: never replace one this run did not write, and know
+    before the attacks run that the reports can be written (:mod:`partialface.outputs`)."""
+    outputs = OutputFiles("--out-dir", overwrite)
+    for name in (JSON_NAME, MARKDOWN_NAME, GRID_NAME):
+        outputs.add(out_dir / name)
 
 
 def run_attack_cli(args: argparse.Namespace) -> int:
     """Run the privacy evaluation described by parsed ``args``; returns the exit status."""
     lfw = _lfw_folder(args)
     _refuse_to_replace(args.out_dir, args.overwrite)
+    if not args.no_checkpoint:
+        check_output_folder(args.checkpoint_dir, "--checkpoint-dir")
     check_int("--victims", args.victims, low=2)
     check_int("--grid-faces", args.grid_faces, low=1)
     if args.threads is not None:
