@@ -83,22 +83,28 @@ def make_scratch(root: Path) -> Path:
     (root / "odd_plan.json").write_text(json.dumps({"pruned": [0], "subsets": [[31.5]], "permutations": [[0]]}))
     faces = root / "faces"
     write_pairs(faces / "pairs.txt", write_identities(faces))
+    people = [f"Person_{index:02d}" for index in range(10)]  # 250x250 photos: what eval and the model expect
+    for index, name in enumerate(people):
+        for number in (1, 2, 3):
+            _photo(root / "lfw" / "images" / name / f"{name}_{number:04d}.jpg", seed=100 + 3 * index + number)
+    write_pairs(root / "lfw" / "pairs.txt", people)
     broken = root / "broken"
     write_identities(broken)
     (broken / "images" / "Person_03" / "Person_03_0002.jpg").write_bytes(b"not a jpeg")
-    base = tiny_config(faces, Path("run"), ENCODER="rgb", NUM_AUG=1, EXCLUDE_PAIRS="", EXCLUDE_FOLDS=[],
+    # paths relative to the scratch folder, where the commands run
+    base = tiny_config(Path("faces"), Path("run"), ENCODER="rgb", NUM_AUG=1, EXCLUDE_PAIRS="", EXCLUDE_FOLDS=[],
                        DEV_PAIRS="", NUM_EPOCH=1)
     configs = {"train.yaml": base,
-               "broken.yaml": {**base, "DATA_ROOT": str(broken), "OUT": "broken_run"},
-               "broken_workers.yaml": {**base, "DATA_ROOT": str(broken), "OUT": "broken_run2", "WORKERS": 2},
-               "broken_skip.yaml": {**base, "DATA_ROOT": str(broken), "OUT": "skip_run", "SKIP_UNREADABLE": True}}
+               "broken.yaml": {**base, "DATA_ROOT": "broken", "OUT": "broken_run"},
+               "broken_workers.yaml": {**base, "DATA_ROOT": "broken", "OUT": "broken_run2", "WORKERS": 2},
+               "broken_skip.yaml": {**base, "DATA_ROOT": "broken", "OUT": "skip_run", "SKIP_UNREADABLE": True}}
     for name, cfg in configs.items():
         (root / name).write_text(yaml.safe_dump(cfg))
     _checkpoints(root)
     return root
 
 
-PAIRS = "--pairs faces/pairs.txt --images faces/images"
+PAIRS = "--pairs lfw/pairs.txt --images lfw/images"
 
 CASES = [
     # ---- outputs never land on the user's files
@@ -121,7 +127,7 @@ CASES = [
          "--json 'report.json' already exists"),
     Case("eval --json and --roc the same file", f"eval --model default {PAIRS} --json r.json --roc r.json", 2,
          "--json and --roc would both be written to 'r.json'"),
-    Case("eval --json = its pairs.txt, --overwrite", f"eval --model default {PAIRS} --json faces/pairs.txt --overwrite",
+    Case("eval --json = its pairs.txt, --overwrite", f"eval --model default {PAIRS} --json lfw/pairs.txt --overwrite",
          2, "is an input of this run and is never replaced"),
     Case("demo over the user's report.html", "demo --data photos --out site --no-verify", 2,
          "'site/report.html' already exists"),
@@ -144,7 +150,7 @@ CASES = [
          "wrote 1 protected faces"),
     Case("demo on a folder with bad photos", "demo --data bad --out shown --count 8 --no-verify", 1,
          "cannot load face image"),
-    Case("a photo as pairs.txt", "eval --model default --pairs photos/Ann/face.jpg --images faces/images", 2,
+    Case("a photo as pairs.txt", "eval --model default --pairs photos/Ann/face.jpg --images lfw/images", 2,
          "is not a text pairs file"),
     Case("a missing .bin", "eval --model default --pairs nowhere.bin", 2, "cannot read verification .bin 'nowhere.bin'"),
     Case("a photo as the model", f"eval --model photos/Ann/face.jpg {PAIRS}", 2,

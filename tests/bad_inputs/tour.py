@@ -37,9 +37,9 @@ def outcome(argv: str, scratch: Path, work: Path, timeout: float) -> tuple[str, 
         return f"still running after {timeout:.0f} s", ""
     lines = [line.strip() for line in (result.stderr + result.stdout).splitlines()
              if line.strip() and "%|" not in line]
-    error_lines = [line for line in lines if "error:" in line]
-    last = (error_lines or lines or ["(no output)"])[-1]
     traceback = " (traceback)" if any(line.startswith("Traceback") for line in lines) else ""
+    telling = [] if traceback else [line for line in lines if "error:" in line or "failed" in line]
+    last = (telling or lines or ["(no output)"])[-1]  # a traceback's last line is the exception
     after = fingerprint(root)
     changed = [name for name, digest in before.items() if after.get(name) != digest]
     files = f"CHANGED: {', '.join(changed)}" if changed else "untouched"
