@@ -90,7 +90,8 @@ def _cmd_plan(args) -> int:
         out = check_output_file(args.out, "--out", args.overwrite)
         check_seed("--seed", args.seed)
         # ChannelPlan checks that m divides the kept frequencies and that s! >= n
-        plan = ChannelPlan.generate(args.seed, m=check_int("--m", args.m, 1), n=check_int("--n", args.n, 1, MAX_PERMUTATIONS))
+        m, n = check_int("--m", args.m, 1), check_int("--n", args.n, 1, MAX_PERMUTATIONS)
+        plan = ChannelPlan.generate(args.seed, m=m, n=n)
         plan.save(out)
         print(f"wrote plan {plan.fingerprint} (m={plan.m}, s={plan.s}, n={plan.n}) to {args.out}")
     else:
@@ -136,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", help="channel plan JSON (default: the published TFace plan)")
     p.add_argument("--model", help="a model (checkpoint path or shipped name): use its plan, input scale and crop")
     p.add_argument("--seed", type=int, default=0, help="seed of the random ranks (default 0)")
-    p.add_argument("--crop", type=_crop_arg, default=None, help="left,top,right,bottom[,size], or 'none' for aligned square face photos resized whole "
+    p.add_argument("--crop", type=_crop_arg, default=None,
+                   help="left,top,right,bottom[,size], or 'none' for aligned square face photos resized whole "
                         "(default: the model's crop, else 69,69,181,181 -> 112)")
     p.add_argument("--no-preview", action="store_true", help="skip the PNG preview sheets")
     p.add_argument("--overwrite", action="store_true", help="replace outputs already in --out (never a photo)")

@@ -139,7 +139,8 @@ def protect_files(
             _write(lambda: save_protected(target, sent[0], plan_id, scale_id, crop.to_dict() if crop else None), target)
             report.written.append(target)
             if previews:
-                sheet = preview_sheet(face[0], sent[0], view[0], f"{photo.name}  plan {plan_id}  ({sent.shape[1]} channels sent)")
+                title = f"{photo.name}  plan {plan_id}  ({sent.shape[1]} channels sent)"
+                sheet = preview_sheet(face[0], sent[0], view[0], title)
                 preview = _with_suffix(base, PREVIEW_SUFFIX)
                 _write(lambda: save_png(sheet, preview), preview)
                 report.previews.append(preview)

@@ -1,5 +1,5 @@
-"""Face data: photos as 8-bit RGB, image files, crops of loosely aligned photos, 8-bit pixels <-> faces in [-1, 1], identity folders,
-LFW pairs, InsightFace .bin and .rec files."""
+"""Face data: photos as 8-bit RGB, image files, crops of loosely aligned photos, 8-bit pixels <-> faces in [-1, 1],
+identity folders, LFW pairs, InsightFace .bin and .rec files."""
 
 from .augment import random_horizontal_flip
 from .crop import (

@@ -64,7 +64,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also fix each rank in turn: accuracy mean/min/max and template consistency (pairs.txt)")
     parser.add_argument("--no-flip", action="store_true", help="do not add the mirrored image's embedding")
     parser.add_argument("--overwrite", action="store_true", help="replace --json / --roc files that already exist")
-    parser.add_argument("--batch-size", type=int, default=64, help=f"faces per forward pass, 1..{MAX_BATCH} (default 64)")
+    parser.add_argument("--batch-size", type=int, default=64,
+                        help=f"faces per forward pass, 1..{MAX_BATCH} (default 64)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads, up to the CPU count (0 = default)")
     parser.add_argument("--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:1, ...")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
