@@ -147,14 +147,14 @@ def test_train_reports_user_errors_in_one_line_and_lets_bugs_through(monkeypatch
     import partialface.training
     from partialface.errors import PartialFaceError
 
-    def bad_config(path, overrides):
-        raise PartialFaceError(f"config {path!r}: unknown config key 'LRSS'; close matches: LRS")
+    def bad_config(paths, overrides):  # train passes the list of config files
+        raise PartialFaceError(f"config {paths[0]!r}: unknown config key 'LRSS'; close matches: LRS")
 
     monkeypatch.setattr(partialface.training, "load_config", bad_config)
     assert main(["train", "run.yaml"]) == 2
     assert capsys.readouterr().err == "partialface train: error: config 'run.yaml': unknown config key 'LRSS'; close matches: LRS\n"
 
-    def broken(path, overrides):
+    def broken(paths, overrides):
         raise KeyError("LR")
 
     monkeypatch.setattr(partialface.training, "load_config", broken)
