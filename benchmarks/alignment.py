@@ -13,8 +13,14 @@ Two questions, two measurements, one thread:
    over 5 px). SCRFD's points are the ones ArcFace-style training sets are aligned with, so this is
    "how close to standard ArcFace alignment" measured independently of dlib. The dlib5 template is
    calibrated (``--calibrate``) on the other half of the CelebA people, never on the measured half.
+3. LFW's default crop: how far the project's fixed crop box (69, 69, 181, 181) of LFW photos is from
+   the five-point aligned face (the same error measure), and the scale and rotation between them.
+
+Times are the CPU time of this one-thread process (``time.process_time``) per photo, so they hold on a
+shared machine where wall time would count the waiting.
 
     python benchmarks/alignment.py [--lfw 500] [--celeba 300] [--seed 0]
+    python benchmarks/alignment.py --sections lfw-crop   # one section: detection, celeba, lfw-crop
     python benchmarks/alignment.py --calibrate      # DLIB5_TEMPLATE for partialface/alignment/landmarks.py
 """
 
@@ -34,7 +40,7 @@ from partialface.alignment.detectors import DlibCnnDetector, DlibHogDetector
 from partialface.alignment.template import apply_transform, estimate_similarity
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-CELEBA_OFFSET = 69  # the ArcFace square of the CelebA copy's 250x250 frames (its README)
+FRAME_OFFSET = 69  # the ArcFace square in CelebA's 250x250 frames (its README) and LFW's default crop
 
 
 def sample_photos(root: Path, count: int, seed: int, people_parity: int | None = None) -> list[Path]:
@@ -55,12 +61,12 @@ def holds_centre(box: FaceBox, pixels: np.ndarray) -> bool:
     return box.left <= x < box.right and box.top <= y < box.bottom
 
 
-def central_box(boxes: list[FaceBox], pixels: np.ndarray) -> FaceBox | None:
-    """The box whose centre is nearest the photo's centre."""
-    if not boxes:
+def central_box(faces: list, pixels: np.ndarray):
+    """The face (a FaceBox or DetectedFace) whose box centre is nearest the photo's centre."""
+    if not faces:
         return None
     y, x = pixels.shape[0] / 2.0, pixels.shape[1] / 2.0
-    return min(boxes, key=lambda b: (b.centre[0] - x) ** 2 + (b.centre[1] - y) ** 2)
+    return min(faces, key=lambda f: ((f.box[0] + f.box[2]) / 2 - x) ** 2 + ((f.box[1] + f.box[3]) / 2 - y) ** 2)
 
 
 DETECTOR_ROWS = {
@@ -71,14 +77,13 @@ DETECTOR_ROWS = {
 }
 
 
-def detection_table(images: list[np.ndarray]) -> tuple[list[str], dict[str, list[list[FaceBox]]]]:
-    rows, found = [], {}
+def detection_table(images: list[np.ndarray]) -> list[str]:
+    rows = []
     for name, factory in DETECTOR_ROWS.items():
         detector = factory()
-        start = time.perf_counter()
+        start = time.process_time()
         boxes = [detector.detect(pixels) for pixels in images]
-        seconds = (time.perf_counter() - start) / len(images)
-        found[name] = boxes
+        seconds = (time.process_time() - start) / len(images)
         any_face = np.mean([bool(b) for b in boxes])
         centred = np.mean([any(holds_centre(box, px) for box in b) for b, px in zip(boxes, images)])
         several = np.mean([len(b) > 1 for b in boxes])
@@ -89,14 +94,15 @@ def detection_table(images: list[np.ndarray]) -> tuple[list[str], dict[str, list
             f"| {name} | {100 * any_face:.1f} | {100 * centred:.1f} | {100 * several:.1f} | "
             f"{100 * largest_off_centre:.1f} | {1000 * seconds:.1f} |"
         )
-    return rows, found
+    return rows
 
 
 def template_error(points: np.ndarray, template: np.ndarray) -> float:
     """Mean distance (112x112 pixels) by which the fitted transform moves the five template points off
-    SCRFD's placement, for points found in a CelebA frame."""
+    where a 250 frame with the ArcFace square at (69, 69) has them (CelebA: SCRFD's placement; LFW: the
+    default crop box)."""
     transform = estimate_similarity(points, template)
-    placed = ARCFACE_TEMPLATE + CELEBA_OFFSET  # where SCRFD's alignment put the template's points
+    placed = ARCFACE_TEMPLATE + FRAME_OFFSET
     return float(np.linalg.norm(apply_transform(transform, placed) - ARCFACE_TEMPLATE, axis=1).mean())
 
 
@@ -108,9 +114,9 @@ def alignment_table(images: list[np.ndarray]) -> list[str]:
         kept = [(box, px) for box, px in zip(boxes, images) if box is not None]
         for landmarks_name in ("dlib68", "dlib5"):
             model = make_landmarks(landmarks_name)
-            start = time.perf_counter()
+            start = time.process_time()
             errors = np.array([template_error(model.locate(px, box), model.template) for box, px in kept])
-            seconds = (time.perf_counter() - start) / max(1, len(kept))
+            seconds = (time.process_time() - start) / max(1, len(kept))
             rows.append(
                 f"| {detector_name} | {landmarks_name} | {len(kept)}/{len(images)} | {errors.mean():.2f} | "
                 f"{np.median(errors):.2f} | {100 * np.mean(errors > 5):.1f} | {1000 * seconds:.1f} |"
@@ -126,10 +132,57 @@ def calibrate(count: int, seed: int) -> None:
     for pixels in load(paths):
         box = central_box(detector.detect(pixels), pixels)
         if box is not None:
-            points.append(model.locate(pixels, box) - CELEBA_OFFSET)
+            points.append(model.locate(pixels, box) - FRAME_OFFSET)
     mean = np.mean(points, axis=0)
     print(f"# dlib5 points over {len(points)} CelebA photos (of {len(paths)}), 112x112 ArcFace frame:")
     print("DLIB5_TEMPLATE = " + ", ".join(f"[{x:.1f}, {y:.1f}]" for x, y in mean))
+
+
+def detection_section(args: argparse.Namespace) -> None:
+    lfw_paths = sample_photos(DATA / "lfw" / "images", args.lfw, args.seed)
+    lfw = load(lfw_paths)
+    print(f"## Detection: {len(lfw)} LFW photos (seed {args.seed}), one thread\n")
+    print("| detector | face found % | box holds the centre % | several faces % | largest is not central % | CPU ms/photo |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    print("\n".join(detection_table(lfw)))
+    aligner = FaceAligner(frame=250)
+    start = time.process_time()
+    for path in lfw_paths:
+        aligner.align(Image.open(path))
+    seconds = (time.process_time() - start) / len(lfw_paths)
+    print(f"\nWhole default alignment (hog+cnn, dlib68, 250 frame, from the JPEG file): {1000 * seconds:.1f} CPU ms/photo")
+
+
+def celeba_section(args: argparse.Namespace) -> None:
+    celeba = load(sample_photos(DATA / "celeba" / "images", args.celeba, args.seed, people_parity=1))
+    print(f"## Alignment error: {len(celeba)} CelebA photos aligned by SCRFD (people at odd index, seed {args.seed})\n")
+    print("| detector | landmarks | faces | mean error px | median px | > 5 px % | landmarks CPU ms |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("\n".join(alignment_table(celeba)))
+
+
+def lfw_crop_section(args: argparse.Namespace) -> None:
+    """How far LFW's default crop box (69, 69, 181, 181) is from the five-point aligned face."""
+    images = load(sample_photos(DATA / "lfw" / "images", args.lfw, args.seed))
+    aligner = FaceAligner(frame=250)
+    errors, scales, angles = [], [], []
+    for pixels in images:
+        face = central_box(aligner.detect(Image.fromarray(pixels)), pixels)
+        if face is None:
+            continue
+        errors.append(template_error(face.landmarks, ARCFACE_TEMPLATE))
+        scales.append(float(np.sqrt(np.linalg.det(face.transform[:2, :2]))))
+        angles.append(abs(np.degrees(np.arctan2(face.transform[1, 0], face.transform[0, 0]))))
+    errors = np.array(errors)
+    print(f"## LFW default crop vs five-point alignment: {len(errors)} of {len(images)} LFW photos (seed {args.seed})\n")
+    print("| mean offset px | median px | > 5 px % | scale (median, 5-95 %) | rotation deg (median, 95 %) |")
+    print("| --- | --- | --- | --- | --- |")
+    print(f"| {errors.mean():.2f} | {np.median(errors):.2f} | {100 * np.mean(errors > 5):.1f} | "
+          f"{np.median(scales):.3f} ({np.percentile(scales, 5):.3f}-{np.percentile(scales, 95):.3f}) | "
+          f"{np.median(angles):.1f} ({np.percentile(angles, 95):.1f}) |")
+
+
+SECTIONS = {"detection": detection_section, "celeba": celeba_section, "lfw-crop": lfw_crop_section}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lfw", type=int, default=500, help="LFW photos for detection (default 500)")
     parser.add_argument("--celeba", type=int, default=300, help="CelebA photos for alignment error (default 300)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--calibrate", action="store_true", help="print DLIB5_TEMPLATE (1,500 CelebA photos)")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="print DLIB5_TEMPLATE (1,500 CelebA photos)")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}")
     args = parser.parse_args(argv)
     for name in ("lfw", "celeba"):
         if not (DATA / name / "images").is_dir():
@@ -146,27 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.calibrate:
         calibrate(1500, args.seed)
         return 0
-
-    lfw_paths = sample_photos(DATA / "lfw" / "images", args.lfw, args.seed)
-    lfw = load(lfw_paths)
-    print(f"## Detection: {len(lfw)} LFW photos (seed {args.seed}), one thread\n")
-    print("| detector | face found % | box holds the centre % | several faces % | largest is not central % | ms/photo |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    rows, _ = detection_table(lfw)
-    print("\n".join(rows))
-
-    aligner = FaceAligner(frame=250)
-    start = time.perf_counter()
-    for path in lfw_paths:
-        aligner.align(Image.open(path))
-    seconds = (time.perf_counter() - start) / len(lfw_paths)
-    print(f"\nWhole default alignment (hog+cnn, dlib68, 250 frame, from the JPEG file): {1000 * seconds:.1f} ms/photo")
-
-    celeba = load(sample_photos(DATA / "celeba" / "images", args.celeba, args.seed, people_parity=1))
-    print(f"\n## Alignment error: {len(celeba)} CelebA photos aligned by SCRFD (people at odd index, seed {args.seed})\n")
-    print("| detector | landmarks | faces | mean error px | median px | > 5 px % | landmarks ms |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    print("\n".join(alignment_table(celeba)))
+    for section in args.sections.split(","):
+        SECTIONS[section](args)
+        print()
     return 0
 
 

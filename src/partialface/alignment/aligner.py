@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..checks import check_int
 from ..data import image_to_tensor
 from ..errors import PartialFaceError
 from .detectors import FaceBox, FaceDetector, make_detector
@@ -103,7 +104,7 @@ class FaceAligner:
         self.detector = make_detector(detector) if isinstance(detector, str) else detector
         self.landmarks = make_landmarks(landmarks) if isinstance(landmarks, str) else landmarks
         self.frame = frame if isinstance(frame, FaceFrame) else FaceFrame(frame)
-        self.detect_max_side = int(detect_max_side)
+        self.detect_max_side = check_int("detect_max_side", detect_max_side, 1)
 
     def _boxes(self, pixels: np.ndarray) -> list[FaceBox]:
         height, width = pixels.shape[:2]
@@ -124,7 +125,10 @@ class FaceAligner:
         measured_arcface_points = np.array_equal(self.landmarks.template, ARCFACE_TEMPLATE)
         for box in sorted(self._boxes(pixels), key=lambda b: b.area, reverse=True):
             points = self.landmarks.locate(pixels, box)
-            transform = estimate_similarity(points, self.landmarks.template)
+            try:
+                transform = estimate_similarity(points, self.landmarks.template)
+            except PartialFaceError:  # landmarks collapsed onto one point: no face geometry in this box
+                continue
             if not measured_arcface_points:  # where the fit puts the template's eyes, nose and mouth
                 points = apply_transform(np.linalg.inv(transform), ARCFACE_TEMPLATE)
             faces.append(DetectedFace(box.box, box.score, points, transform))
