@@ -7,6 +7,10 @@
     partialface train CONFIG [--set KEY=VALUE ...]
     partialface eval --model CKPT --pairs PAIRS --images DIR [--json OUT] [--seed N]
     partialface attack ...
+    partialface serve --model default --gallery sqlite:///G.db [--host 127.0.0.1 --port 8000]
+    partialface keys create|list|revoke --gallery sqlite:///G.db ...
+    partialface client --server URL --key KEY enroll|verify|identify|compare|delete|subjects ...
+    partialface calibrate MODEL --images DIR --out MODEL.thresholds.json
 
 Errors in the input (a missing file, an invalid plan, a bad image) print one line naming the problem
 and exit with status 2.
@@ -135,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("attack", help="privacy evaluation: train reconstruction attacks and judge them")
     add_attack_arguments(p)
     p.set_defaults(func=_cmd_attack)
+
+    from .client.cli import add_client_arguments
+    from .server.cli import add_calibrate_arguments, add_keys_arguments, add_serve_arguments
+
+    add_serve_arguments(sub.add_parser("serve", help="run the recognition server (needs the server extra)"))
+    add_keys_arguments(sub.add_parser("keys", help="create, list or revoke the server's API keys"))
+    add_client_arguments(sub.add_parser("client", help="enroll, verify, identify with a recognition server"))
+    add_calibrate_arguments(sub.add_parser("calibrate", help="decision thresholds of a model from unseen people"))
     return parser
 
 
