@@ -9,9 +9,9 @@
 # else the PostgreSQL 16 + pgvector 0.6 binaries inside the `pgserver` wheel of the project's `test` extra
 # (found with $PYTHON, default .venv/bin/python). The cluster lives in the given folder, listens on
 # 127.0.0.1 only (a free port) and on a unix socket in that folder, trusts local connections (it holds
-# test data only) and runs with fsync off. PostgreSQL refuses to run as root, so as root the cluster is
-# run by the unprivileged user $PG_RUN_AS (default nobody), with the binaries copied into the folder when
-# that user cannot reach them where they are installed.
+# test data only) and runs with fsync off; $PG_EXTRA_OPTIONS adds server settings ("-c shared_buffers=2GB").
+# PostgreSQL refuses to run as root, so as root the cluster is run by the unprivileged user $PG_RUN_AS
+# (default nobody), with the binaries copied into the folder when that user cannot reach them in place.
 set -euo pipefail
 
 usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
@@ -72,7 +72,7 @@ start() {
     echo "$bindir" >"$dir/bindir"
     as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -w -t 60 start -o \
         "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off \
-         -c synchronous_commit=off -c full_page_writes=off -c max_connections=100" >/dev/null \
+         -c synchronous_commit=off -c full_page_writes=off -c max_connections=100 ${PG_EXTRA_OPTIONS:-}" >/dev/null \
         || { cat "$dir/data/server.log" >&2; exit 1; }
     local psql=("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres)
     "${psql[@]}" -d postgres -c "CREATE DATABASE $DB" >/dev/null

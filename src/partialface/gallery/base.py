@@ -143,6 +143,7 @@ class Gallery(ABC):
 
     def __init__(self, url: str):
         self.url = url
+        self._dim: int | None = None  # fixed once the schema exists: read once
 
     # ---- schema and model binding ---------------------------------------------------------------
     def ensure_schema(self, dim: int) -> None:
@@ -180,10 +181,12 @@ class Gallery(ABC):
 
     @property
     def dim(self) -> int:
-        stored = self._read_meta().get("dim")
-        if stored is None:
-            raise NoSchema(f"gallery {self.url} has no schema yet: call ensure_schema(dim) first")
-        return int(stored)
+        if self._dim is None:
+            stored = self._read_meta().get("dim")
+            if stored is None:
+                raise NoSchema(f"gallery {self.url} has no schema yet: call ensure_schema(dim) first")
+            self._dim = int(stored)
+        return self._dim
 
     # ---- subjects -------------------------------------------------------------------------------
     def create_subject(self, name: str, metadata: dict | None = None) -> SubjectInfo:

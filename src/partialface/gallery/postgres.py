@@ -23,6 +23,7 @@ scan; default 10000; 0: always the index) and ``pool_size`` (connections, defaul
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -38,6 +39,7 @@ from .keys import KeyStore
 
 __all__ = ["PostgresGallery"]
 
+_ESTIMATE_TTL_S = 5.0
 MAX_INDEXED_DIM = 2000  # pgvector's HNSW limit for the vector type
 _OPTIONS = {"ef_search": (100, 1, 1000), "exact_below": (10_000, 0, None), "pool_size": (8, 1, 100)}
 # (index name, table, column): the HNSW index behind each search strategy
@@ -130,6 +132,7 @@ class PostgresGallery(Gallery):
         super().__init__(conninfo)
         self.ef_search, self.exact_below = settings["ef_search"], settings["exact_below"]
         self._conninfo = conninfo
+        self._estimates: dict[str, tuple[float, float]] = {}
         try:
             with psycopg.connect(conninfo, autocommit=True) as conn:
                 if conn.execute("SELECT 1 FROM pg_extension WHERE extname='vector'").fetchone() is None:
@@ -319,14 +322,23 @@ class PostgresGallery(Gallery):
             return tuple(conn.execute("SELECT (SELECT count(*) FROM pf_subjects), (SELECT count(*) FROM pf_templates)").fetchone())
 
     # ---- search ---------------------------------------------------------------------------------
+    def _small(self, conn: psycopg.Connection, table: str) -> bool:
+        """Whether ``table`` has fewer rows than ``exact_below`` by the planner's estimate (-1: never
+        analysed, i.e. new and small), re-read every few seconds."""
+        if self.exact_below == 0:
+            return False
+        estimate, when = self._estimates.get(table, (0.0, -np.inf))
+        if time.monotonic() - when > _ESTIMATE_TTL_S:
+            estimate = conn.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", (table,)).fetchone()[0]
+            self._estimates[table] = (estimate, time.monotonic())
+        return estimate < self.exact_below
+
     def _search(self, query: np.ndarray, top_k: int, strategy: str) -> list[Match]:
         _, table, column = _INDEXES[strategy]
         # 'max' reads several templates per subject: ask the index for more candidates than subjects
         limit = min(1000, 8 * top_k) if strategy == "max" else top_k
         with self._pool.connection() as conn:
-            estimate = conn.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", (table,)).fetchone()[0]
-            # estimate -1: never analysed, i.e. new and small; exact_below 0: always the index
-            exact = self.exact_below > 0 and estimate < self.exact_below
+            exact = self._small(conn, table)
             if exact:
                 conn.execute("SET LOCAL enable_indexscan = off")
             else:
