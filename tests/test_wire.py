@@ -88,14 +88,22 @@ def test_malformed_payloads_are_refused_with_the_reason(data, message):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_nan_and_infinity_are_refused(bad):
-    body = np.zeros((1, 3, 4, 4), "<f4")
+def test_nan_and_infinity_are_refused(bad, dtype):
+    body = np.zeros((1, 3, 4, 4), "<f4" if dtype == "float32" else "<f2")
     body[0, 1, 2, 3] = bad
+    body[0, 0, 0, 0] = 65504 if dtype == "float16" else 3e38  # the largest finite values are fine
     with pytest.raises(WireError, match="1 NaN or infinite"):
-        decode_payload(_raw(_header(), body.tobytes()))
+        decode_payload(_raw(_header(dtype=dtype), body.tobytes()))
     with pytest.raises(WireError, match="NaN or infinite"):
-        encode_payload(body, **IDS)
+        encode_payload(body, dtype=dtype, **IDS)
+
+
+def test_float16_faces_are_sent_without_conversion():
+    faces = _faces(1, 3, 8).astype(np.float16)
+    payload = decode_payload(encode_payload(faces, **IDS))
+    np.testing.assert_array_equal(payload.channels, faces.astype(np.float32))
 
 
 def test_a_value_beyond_float16_needs_float32():

@@ -121,9 +121,9 @@ class Client:
         return prepare_photo(self._prepare, photo)
 
     def protect(self, photos: Sequence[Photo]) -> np.ndarray:
-        """The largest face of each photo, protected: float32 (N,C,H,W), one random rank per face."""
+        """The largest face of each photo, protected: (N,C,H,W) in the wire dtype, one random rank per face."""
         faces = np.stack([self.prepare(photo)[0] for photo in photos])
-        return self.record.protect(bytes_to_unit(torch.from_numpy(faces)), self._generator)
+        return self.record.protect(bytes_to_unit(torch.from_numpy(faces)), self._generator, self.dtype)
 
     def encode(self, photos: Sequence[Photo]) -> bytes:
         """The wire payload of :meth:`protect` (what is sent, nothing else)."""
@@ -135,23 +135,27 @@ class Client:
 
     # ------------------------------------------------------------------ service calls
     def enroll(self, subject: str, photos: Sequence[Photo] | Photo, metadata: dict | None = None) -> dict:
-        """Create ``subject`` when new and add one template per photo (batched to the server's limit)."""
+        """Add one template per photo to ``subject``, creating it when new (batched to the server's limit).
+
+        Each batch is one transaction on the server (all of its templates or none), and creating the
+        subject happens in the same transaction, so concurrent enrolments of one new subject all land.
+        ``metadata`` is stored when the subject is new (an existing subject keeps its own).
+        """
         photos = _as_list(photos)
         if not photos:
             raise PartialFaceError(f"enroll {subject}: no photos given")
         batch = int(self.model_info()["limits"]["max_faces"])
         payloads = [self.encode(photos[i : i + batch]) for i in range(0, len(photos), batch)]
-        created = True
-        try:
-            self._request("POST", "/v1/subjects", json={"name": subject, "metadata": metadata or {}})
-        except ServiceError as err:
-            if err.status != 409 or err.problem.get("code") != "subject-exists":
-                raise
-            created = False
+        if metadata:
+            try:
+                self._request("POST", "/v1/subjects", json={"name": subject, "metadata": metadata})
+            except ServiceError as err:
+                if err.problem.get("code") != "subject-exists":
+                    raise
         ids: list[int] = []
         for payload in payloads:
-            ids += self.post_payload(f"/v1/subjects/{_path(subject)}/templates", payload)["template_ids"]
-        return {"subject": subject, "created": created, "template_ids": ids}
+            ids += self.post_payload(f"/v1/subjects/{_path(subject)}/templates", payload, create=True)["template_ids"]
+        return {"subject": subject, "template_ids": ids}
 
     def verify(self, subject: str, photo: Photo, far: str | None = None) -> dict:
         """Is the face in ``photo`` ``subject``? ``{"match", "score", "threshold", "far", ...}``."""

@@ -47,7 +47,7 @@ def embed_like_the_service(
     out = []
     for start in tqdm(range(0, len(paths), batch), desc="embedding", unit="batch", disable=not progress):
         faces = np.stack([prepare_photo(prepare, p)[0] for p in paths[start : start + batch]])
-        sent = record.protect(bytes_to_unit(torch.from_numpy(faces)), generator)
+        sent = record.protect(bytes_to_unit(torch.from_numpy(faces)), generator, dtype)
         wire = encode_payload(sent, model=record.model, plan=record.plan_fingerprint,
                               scale=record.scale_fingerprint, dtype=dtype)
         out.append(deployed.embed(decode_payload(wire, limits).channels).numpy())
@@ -69,6 +69,7 @@ def pair_scores(templates: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, 
 
 def thresholds_at(genuine: np.ndarray, impostor: np.ndarray, fars) -> tuple[dict[str, float], dict[str, dict]]:
     """The lowest threshold whose false-accept rate is <= each FAR, and the rates measured at it."""
+    genuine, impostor = np.asarray(genuine, np.float32), np.asarray(impostor, np.float32)
     thresholds, measured = {}, {}
     for far in fars:
         allowed = int(far * len(impostor))  # false accepts the FAR permits
@@ -77,7 +78,8 @@ def thresholds_at(genuine: np.ndarray, impostor: np.ndarray, fars) -> tuple[dict
                 f"FAR {far:g} needs at least {int(np.ceil(1 / far))} impostor pairs; the images give {len(impostor)}"
             )
         kth = -np.partition(-impostor, allowed)[allowed]  # the (allowed+1)-th highest impostor score
-        threshold = float(np.nextafter(np.float64(kth), np.inf))
+        # the next float32 above it: a float32 value, so float32 and float64 comparisons agree
+        threshold = float(np.nextafter(np.float32(kth), np.float32(np.inf)))
         label = far_label(far)
         thresholds[label] = threshold
         measured[label] = {

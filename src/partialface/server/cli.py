@@ -69,16 +69,22 @@ def build_service(args):
         raise
 
 
-def run_serve(args) -> int:
-    if args.write_openapi:
-        from .app import write_openapi
+def _server_modules():
+    try:
+        import uvicorn
 
-        print(f"wrote {write_openapi(args.write_openapi)}")
+        from . import app
+    except ImportError as err:
+        raise PartialFaceError(f"partialface serve needs the server extra (pip install 'partialface[server]'): {err}") from None
+    return uvicorn, app
+
+
+def run_serve(args) -> int:
+    uvicorn, app = _server_modules()
+    if args.write_openapi:
+        print(f"wrote {app.write_openapi(args.write_openapi)}")
         return 0
     import torch
-    import uvicorn
-
-    from .app import create_app
 
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
@@ -88,7 +94,7 @@ def run_serve(args) -> int:
         info = service.info()
         print(f"serving model {info['model']} (plan {info['plan_fingerprint']}, thresholds {info['thresholds']}, "
               f"default FAR {info['default_far']}) with gallery {args.gallery}", flush=True)
-        uvicorn.run(create_app(service), host=args.host, port=args.port, log_level=args.log_level)
+        uvicorn.run(app.create_app(service), host=args.host, port=args.port, log_level=args.log_level)
     finally:
         service.gallery.close()
     return 0

@@ -21,16 +21,21 @@ from .deployment import DeployedModel
 from .problems import Problem
 from .thresholds import Thresholds
 
-__all__ = ["RecognitionService", "aggregate_scores"]
+__all__ = ["RecognitionService", "aggregate_scores", "cosine"]
+
+
+def cosine(value) -> float:
+    """A cosine of unit vectors as a float in [-1, 1] (float32 rounding can step just outside)."""
+    return min(1.0, max(-1.0, float(value)))
 
 
 def aggregate_scores(templates: np.ndarray, query: np.ndarray, strategy: str) -> float:
     """One subject's score for a unit ``query`` from its unit ``templates`` (N, D)."""
     if strategy == "fused":
         mean = templates.astype(np.float64).mean(axis=0)
-        return float(mean @ query / max(np.linalg.norm(mean), 1e-12))
+        return cosine(mean @ query / max(np.linalg.norm(mean), 1e-12))
     cosines = templates.astype(np.float64) @ query
-    return float(cosines.max() if strategy == "max" else cosines.mean())
+    return cosine(cosines.max() if strategy == "max" else cosines.mean())
 
 
 class RecognitionService:
@@ -107,7 +112,7 @@ class RecognitionService:
         query = self.templates(body, faces=1)[0]
         far, threshold = self.thresholds.at(far)
         matches = self.gallery.search(query, top_k, self.strategy)
-        candidates = [{"subject": m.subject, "score": float(m.score), "match": float(m.score) >= threshold}
+        candidates = [{"subject": m.subject, "score": cosine(m.score), "match": cosine(m.score) >= threshold}
                       for m in matches]
         if open_set:
             candidates = [c for c in candidates if c["match"]]
@@ -117,7 +122,7 @@ class RecognitionService:
     def compare(self, body: bytes, far: str | None) -> dict:
         first, second = self.templates(body, faces=2)
         far, threshold = self.thresholds.at(far)
-        score = float(first.astype(np.float64) @ second.astype(np.float64))
+        score = cosine(first.astype(np.float64) @ second.astype(np.float64))
         return {"match": score >= threshold, "score": score, "threshold": threshold, "far": far}
 
     def ready(self) -> dict:
