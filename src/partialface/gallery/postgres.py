@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -140,7 +141,10 @@ class PostgresGallery(Gallery):
                 conn.execute(_BASE_SCHEMA)
         except psycopg.OperationalError as exc:
             raise GalleryError(f"cannot connect to the gallery database {conninfo}: {str(exc).strip()}") from None
-        self._pool = ConnectionPool(conninfo, min_size=1, max_size=settings["pool_size"], configure=_configure, open=True)
+        # autocommit: a search is one round trip; writes open a transaction explicitly (_transaction)
+        self._pool = ConnectionPool(
+            conninfo, min_size=1, max_size=settings["pool_size"], kwargs={"autocommit": True}, configure=_configure, open=True
+        )
         self._keys = KeyStore(_KeyRows(self))
 
     @classmethod
@@ -153,6 +157,11 @@ class PostgresGallery(Gallery):
 
     def close(self) -> None:
         self._pool.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection]:
+        with self._pool.connection() as conn, conn.transaction():
+            yield conn
 
     def _encode_rows(self, ids: list[int], subject_id: int, templates: np.ndarray, created_at: datetime) -> Iterator[tuple]:
         """The rows to COPY for one subject (a seam the failure-injection tests patch)."""
@@ -167,7 +176,7 @@ class PostgresGallery(Gallery):
     def _create_schema(self, dim: int) -> None:
         if dim > MAX_INDEXED_DIM:
             raise GalleryError(f"pgvector indexes at most {MAX_INDEXED_DIM} dimensions, got {dim}")
-        with self._pool.connection() as conn:
+        with self._transaction() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('partialface.gallery.schema'))")
             if conn.execute("SELECT 1 FROM pf_meta WHERE key='dim'").fetchone() is not None:
                 return  # another process created it while this one waited for the lock
@@ -242,7 +251,7 @@ class PostgresGallery(Gallery):
         return row[0]
 
     def _delete_subject(self, name: str) -> int:
-        with self._pool.connection() as conn:
+        with self._transaction() as conn:
             subject_id = self._locked_subject(conn, name)
             removed = conn.execute("DELETE FROM pf_templates WHERE subject_id=%s", (subject_id,)).rowcount
             conn.execute("DELETE FROM pf_subjects WHERE id=%s", (subject_id,))
@@ -270,7 +279,7 @@ class PostgresGallery(Gallery):
 
     def _insert(self, batch: dict[str, np.ndarray], create: bool, now: datetime) -> dict[str, list[int]]:
         added: dict[str, list[int]] = {}
-        with self._pool.connection() as conn:
+        with self._transaction() as conn:
             for name, templates in batch.items():
                 if create:
                     conn.execute(
@@ -293,7 +302,7 @@ class PostgresGallery(Gallery):
         return added
 
     def _delete_template(self, name: str, template_id: int) -> None:
-        with self._pool.connection() as conn:
+        with self._transaction() as conn:
             subject_id = self._locked_subject(conn, name)
             deleted = conn.execute("DELETE FROM pf_templates WHERE id=%s AND subject_id=%s", (template_id, subject_id))
             if deleted.rowcount != 1:
@@ -302,7 +311,7 @@ class PostgresGallery(Gallery):
         self.purge()
 
     def _template_rows(self, name: str) -> list[tuple]:
-        with self._pool.connection() as conn:
+        with self._transaction() as conn:
             row = conn.execute("SELECT id FROM pf_subjects WHERE name=%s", (name,)).fetchone()
             if row is None:
                 raise SubjectNotFound(f"no subject named {name!r} in {self.url}")
@@ -339,19 +348,21 @@ class PostgresGallery(Gallery):
         limit = min(1000, 8 * top_k) if strategy == "max" else top_k
         with self._pool.connection() as conn:
             exact = self._small(conn, table)
-            if exact:
-                conn.execute("SET LOCAL enable_indexscan = off")
-            else:
-                conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(self.ef_search, limit)),))
+            ef_search = max(self.ef_search, limit)
+            if not exact and getattr(conn, "_pf_ef_search", None) != ef_search:  # a session setting, set once
+                conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")
+                conn._pf_ef_search = ef_search
+            # ordering by the score (not by the indexed `<#>` expression) makes PostgreSQL scan exactly
+            order = "score DESC" if exact else f"{column} <#> %(q)s"
             if strategy != "max":
-                sql = (f"SELECT name, -({column} <#> %(q)s), NULL FROM pf_subjects WHERE {column} IS NOT NULL "
-                       f"ORDER BY {column} <#> %(q)s LIMIT %(k)s")
+                sql = (f"SELECT name, -({column} <#> %(q)s) AS score, NULL FROM pf_subjects "
+                       f"WHERE {column} IS NOT NULL ORDER BY {order} LIMIT %(k)s")
             elif exact:  # every subject's best template, then the best subjects
                 sql = ("SELECT s.name, b.score, b.id FROM (SELECT DISTINCT ON (subject_id) subject_id, id, "
                        "-(embedding <#> %(q)s) AS score FROM pf_templates ORDER BY subject_id, embedding <#> %(q)s) b "
                        "JOIN pf_subjects s ON s.id = b.subject_id ORDER BY b.score DESC, s.name LIMIT %(k)s")
             else:  # the index's nearest templates; a subject's first hit is its best
-                sql = ("SELECT s.name, -(t.embedding <#> %(q)s), t.id FROM pf_templates t "
+                sql = ("SELECT s.name, -(t.embedding <#> %(q)s) AS score, t.id FROM pf_templates t "
                        "JOIN pf_subjects s ON s.id = t.subject_id ORDER BY t.embedding <#> %(q)s LIMIT %(k)s")
             rows = conn.execute(sql, {"q": query, "k": limit}).fetchall()
         matches: dict[str, Match] = {}
