@@ -508,7 +508,10 @@ def test_open_gallery_refuses_bad_urls_and_options(tmp_path):
         g.ensure_schema(4)
         g.enroll_many({"a": np.eye(4, dtype=np.float32)[:2]})
         assert g.search(np.eye(4, dtype=np.float32)[1], 1)[0].subject == "a"
-    from partialface.gallery.postgres import split_url
+    from partialface.gallery.postgres import redacted, split_url
+
+    assert redacted("postgresql://u:hunter2@h:5432/db?x=1") == "postgresql://u:***@h:5432/db?x=1"
+    assert redacted("postgresql://u@h/db") == "postgresql://u@h/db"
 
     assert split_url("postgresql://u@h/db?ef_search=40&sslmode=disable", pool_size=2) == (
         "postgresql://u@h/db?sslmode=disable", {"ef_search": 40, "exact_below": 10_000, "pool_size": 2})

@@ -50,6 +50,8 @@ _INDEXES = {
     "fused": ("pf_subjects_fused_hnsw", "pf_subjects", "fused_template"),
 }
 
+# concurrent CREATE ... IF NOT EXISTS can still collide in PostgreSQL: schema changes take this lock
+_SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('partialface.gallery.schema'))"
 _BASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS pf_meta (key text PRIMARY KEY, value text NOT NULL);
 CREATE TABLE IF NOT EXISTS pf_api_keys (
@@ -86,6 +88,14 @@ def split_url(url: str, **options) -> tuple[str, dict[str, int]]:
         settings[key] = check_int(key, value, low, high)
     rest = urlencode([(k, v) for k, v in query if k not in _OPTIONS])
     return urlunsplit(parts._replace(query=rest)), settings
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
 
 
 class _KeyRows:
@@ -130,17 +140,18 @@ class PostgresGallery(Gallery):
 
     def __init__(self, url: str, **options):
         conninfo, settings = split_url(url, **options)
-        super().__init__(conninfo)
+        super().__init__(redacted(conninfo))  # self.url appears in messages: never with the password
         self.ef_search, self.exact_below = settings["ef_search"], settings["exact_below"]
         self._conninfo = conninfo
         self._estimates: dict[str, tuple[float, float]] = {}
         try:
-            with psycopg.connect(conninfo, autocommit=True) as conn:
+            with psycopg.connect(conninfo) as conn:  # one transaction, serialised with other processes'
+                conn.execute(_SCHEMA_LOCK)
                 if conn.execute("SELECT 1 FROM pg_extension WHERE extname='vector'").fetchone() is None:
                     conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
                 conn.execute(_BASE_SCHEMA)
         except psycopg.OperationalError as exc:
-            raise GalleryError(f"cannot connect to the gallery database {conninfo}: {str(exc).strip()}") from None
+            raise GalleryError(f"cannot connect to the gallery database {self.url}: {str(exc).strip()}") from None
         # autocommit: a search is one round trip; writes open a transaction explicitly (_transaction)
         self._pool = ConnectionPool(
             conninfo, min_size=1, max_size=settings["pool_size"], kwargs={"autocommit": True}, configure=_configure, open=True
@@ -177,7 +188,7 @@ class PostgresGallery(Gallery):
         if dim > MAX_INDEXED_DIM:
             raise GalleryError(f"pgvector indexes at most {MAX_INDEXED_DIM} dimensions, got {dim}")
         with self._transaction() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('partialface.gallery.schema'))")
+            conn.execute(_SCHEMA_LOCK)
             if conn.execute("SELECT 1 FROM pf_meta WHERE key='dim'").fetchone() is not None:
                 return  # another process created it while this one waited for the lock
             conn.execute(_GALLERY_SCHEMA.format(dim=dim))
