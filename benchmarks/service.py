@@ -42,13 +42,13 @@ import httpx
 import numpy as np
 import torch
 
-from partialface.atomic import atomic_write
 from partialface.client import Client, ClientRecord
 from partialface.client.prepare import prepare_photo, preparer_for
 from partialface.data import people_in_folds, read_lfw_pairs
 from partialface.data.crop import bytes_to_unit
 from partialface.evaluation.metrics import kfold_accuracy, roc_auc
 from partialface.gallery import open_gallery
+from partialface.jsonfile import write_json
 from partialface.server.calibration import thresholds_at
 from partialface.server.deployment import DeployedModel
 from partialface.server.launch import serve_in_child
@@ -279,8 +279,7 @@ def main(argv=None) -> int:
         path = Path(args.json)
         merged = json.loads(path.read_text()) if path.exists() else {}
         merged[f"{args.benchmark}:{args.model}"] = result
-        with atomic_write(path, "w") as fh:
-            fh.write(json.dumps(merged, indent=1) + "\n")
+        write_json(path, merged)
     return 0
 
 

@@ -79,11 +79,13 @@ def test_record_file_load(tmp_path, shipped):
     path = tmp_path / "record.json"
     path.write_text(json.dumps(shipped.client_record()))
     assert ClientRecord.load(path).model == shipped.id
-    with pytest.raises(PartialFaceError, match="cannot read client record"):
+    with pytest.raises(PartialFaceError, match="missing.json: no such client record file"):
         ClientRecord.load(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text("{")
-    with pytest.raises(PartialFaceError, match="bad.json: not valid JSON"):
+    with pytest.raises(PartialFaceError, match="bad.json: not a valid JSON client record"):
         ClientRecord.load(tmp_path / "bad.json")
+    ClientRecord.load(path).save(tmp_path / "again.json")
+    assert ClientRecord.load(tmp_path / "again.json").to_dict() == ClientRecord.load(path).to_dict()
 
 
 @pytest.mark.parametrize(

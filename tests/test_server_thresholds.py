@@ -76,7 +76,7 @@ def test_each_shipped_model_ships_thresholds_for_its_own_weights(name):
     assert {"1e-3", "1e-4"} <= set(thresholds.thresholds)
     assert thresholds.thresholds["1e-4"] > thresholds.thresholds["1e-3"] > 0
     calibration = thresholds.calibration
-    assert "celeba" in calibration["images"] and calibration["impostor_pairs"] >= 1_000_000
+    assert calibration["impostor_pairs"] >= 1_000_000  # enough to resolve FAR 1e-4
     assert calibration["command"].startswith(f"partialface calibrate {name} ")
     for far, rates in thresholds.measured.items():
         assert rates["far"] <= float(far)

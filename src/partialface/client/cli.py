@@ -61,13 +61,8 @@ def add_client_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _save_record(client, args) -> dict:
-    from ..atomic import atomic_write
-
-    record = client.record.to_dict()
-    with atomic_write(args.out, "w") as fh:
-        json.dump(record, fh, indent=1)
-        fh.write("\n")
-    return record
+    client.record.save(args.out)
+    return client.record.to_dict()
 
 
 # command -> (what it asks the server, how its answer reads for a person)

@@ -24,7 +24,6 @@ key                   value
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import torch
 
 from ..errors import PartialFaceError
 from ..frequency import NUM_CHANNELS, to_frequency
+from ..jsonfile import read_json, write_json
 from ..plan import ChannelPlan
 from ..protected import scale_fingerprint
 
@@ -155,15 +155,10 @@ class ClientRecord:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ClientRecord":
         """Read a record an operator distributed as a file (``partialface client ... record --out``)."""
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except OSError as err:
-            raise PartialFaceError(f"{path}: cannot read client record: {err.strerror}") from None
-        except json.JSONDecodeError as err:
-            raise PartialFaceError(f"{path}: not valid JSON: {err}") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_json(path, "client record"), source=os.fspath(path))
 
+    def save(self, path: str | os.PathLike) -> Path:
+        return write_json(path, self.to_dict())
 
 def _index_list(values: Any, source: str) -> torch.Tensor | None:
     if values is None:

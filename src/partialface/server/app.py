@@ -24,7 +24,6 @@ returns a template: templates are computed, stored and compared inside the serve
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +33,7 @@ from fastapi import Depends, FastAPI, Path as PathParam, Query, Request, Respons
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
-from ..atomic import atomic_write
+from ..jsonfile import write_json
 from ..gallery.base import MAX_TOP_K, NAME_PATTERN
 from ..wire import WireLimits
 from .auth import require_scope
@@ -48,7 +47,8 @@ Far = Annotated[str | None, Query(max_length=16, description="operating point, o
 Payload = Annotated[bytes, Depends(payload_body)]
 
 _AUTH = problem_responses(400, 401, 403)
-_PAYLOAD = problem_responses(404, 409, 413, 415, 422)
+_PAYLOAD = problem_responses(409, 413, 415, 422)
+_SUBJECT_PAYLOAD = problem_responses(404, 409, 413, 415, 422)
 
 
 class Strict(BaseModel):
@@ -221,7 +221,7 @@ def create_app(service=None, limits: WireLimits | None = None) -> FastAPI:
         return Deleted(subject=name, templates_deleted=svc(request).gallery.delete_subject(name))
 
     @app.post("/v1/subjects/{name}/templates", response_model=TemplatesAdded, status_code=201, tags=["templates"],
-              dependencies=[enroll], responses={**_AUTH, **_PAYLOAD}, openapi_extra=PAYLOAD_BODY)
+              dependencies=[enroll], responses={**_AUTH, **_SUBJECT_PAYLOAD}, openapi_extra=PAYLOAD_BODY)
     def add_templates(request: Request, name: Name, body: Payload,
                       create: Annotated[bool, Query(description="create the subject when new")] = False) -> TemplatesAdded:
         return TemplatesAdded(subject=name, template_ids=svc(request).enroll(name, body, create))
@@ -234,7 +234,7 @@ def create_app(service=None, limits: WireLimits | None = None) -> FastAPI:
         return Response(status_code=204)
 
     @app.post("/v1/subjects/{name}/verify", response_model=VerifyResult, tags=["recognition"],
-              dependencies=[recognize], responses={**_AUTH, **_PAYLOAD}, openapi_extra=PAYLOAD_BODY)
+              dependencies=[recognize], responses={**_AUTH, **_SUBJECT_PAYLOAD}, openapi_extra=PAYLOAD_BODY)
     def verify(request: Request, name: Name, body: Payload, far: Far = None) -> VerifyResult:
         return VerifyResult(**svc(request).verify(name, body, far))
 
@@ -260,7 +260,4 @@ def openapi_schema() -> dict:
 
 
 def write_openapi(path: str | os.PathLike) -> Path:
-    with atomic_write(path, "w") as fh:
-        json.dump(openapi_schema(), fh, indent=1, sort_keys=True)
-        fh.write("\n")
-    return Path(path)
+    return write_json(path, openapi_schema())

@@ -136,6 +136,9 @@ def run_keys(args) -> int:
 def add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="shipped model name or checkpoint file")
     p.add_argument("--images", required=True, help="identity folders of people the model never saw")
+    p.add_argument("--max-images", type=int, default=None, help="only people with at most N photos (1: singletons)")
+    p.add_argument("--pairs", help="an LFW pairs.txt whose --exclude-folds people are left out")
+    p.add_argument("--exclude-folds", default="", help="comma-separated folds of --pairs to leave out, e.g. 1,2,3,4,5,6")
     p.add_argument("--out", required=True, help="thresholds JSON to write (serve reads NAME.thresholds.json beside the weights)")
     p.add_argument("--far", type=_far_list, default=[1e-3, 1e-4], help="operating points (default 1e-3,1e-4)")
     p.add_argument("--default-far", type=float, default=None, help="the default operating point (default: the first --far)")
@@ -145,6 +148,20 @@ def add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=run_calibrate)
 
 
+def _excluded_people(pairs: str | None, folds: str) -> frozenset[str]:
+    if not folds:
+        return frozenset()
+    if not pairs:
+        raise PartialFaceError("--exclude-folds needs --pairs (the pairs.txt the folds are of)")
+    from ..data import people_in_folds, read_lfw_pairs
+
+    try:
+        wanted = [int(f) for f in folds.split(",")]
+        return frozenset(people_in_folds(read_lfw_pairs(pairs), wanted))
+    except (OSError, ValueError) as err:
+        raise PartialFaceError(f"--pairs {pairs} --exclude-folds {folds}: {err}") from None
+
+
 def run_calibrate(args) -> int:
     from .calibration import calibrate
     from .deployment import DeployedModel
@@ -152,13 +169,19 @@ def run_calibrate(args) -> int:
     default = args.default_far if args.default_far is not None else args.far[0]
     if default not in args.far:
         raise PartialFaceError(f"--default-far {default:g} is not one of --far {args.far}")
-    command = shlex.join(["partialface", "calibrate", args.model, "--images", args.images, "--out", args.out,
-                          "--far", ",".join(f"{f:g}" for f in args.far), "--seed", str(args.seed), "--dtype", args.dtype])
+    exclude = _excluded_people(args.pairs, args.exclude_folds)
+    words = ["partialface", "calibrate", args.model, "--images", args.images]
+    words += ["--max-images", str(args.max_images)] if args.max_images is not None else []
+    words += ["--pairs", args.pairs, "--exclude-folds", args.exclude_folds] if exclude else []
+    words += ["--out", args.out, "--far", ",".join(f"{f:g}" for f in args.far), "--seed", str(args.seed),
+              "--dtype", args.dtype]
     deployed = DeployedModel.load(args.model)
-    thresholds = calibrate(deployed, args.images, args.far, default, args.seed, args.dtype, args.batch, command)
+    thresholds = calibrate(deployed, args.images, args.far, args.max_images, exclude, default, args.seed,
+                           args.dtype, args.batch, shlex.join(words))
     thresholds.save(args.out)
     for far, value in thresholds.thresholds.items():
         rates = thresholds.measured[far]
-        print(f"FAR {far}: threshold {value:.4f} (measured FAR {rates['far']:.2e}, TAR {rates['tar']:.4f})")
+        tar = "no genuine pairs" if rates["tar"] is None else f"TAR {rates['tar']:.4f}"
+        print(f"FAR {far}: threshold {value:.4f} (measured FAR {rates['far']:.2e}, {tar})")
     print(f"wrote {args.out} for model {deployed.id}")
     return 0

@@ -20,14 +20,13 @@ key              value
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write
 from ..errors import PartialFaceError
+from ..jsonfile import read_json, write_json
 
 __all__ = ["THRESHOLDS_FORMAT", "Thresholds", "thresholds_path"]
 
@@ -83,24 +82,18 @@ class Thresholds:
         }
 
     def save(self, path: str | os.PathLike) -> Path:
-        with atomic_write(path, "w") as fh:
-            json.dump(self.to_dict(), fh, indent=1)
-            fh.write("\n")
-        return Path(path)
+        return write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike, model: str | None = None) -> "Thresholds":
         """Read a thresholds file; with ``model``, refuse one calibrated for another model id."""
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
+        if not path.exists():
             raise PartialFaceError(
                 f"{path}: no decision thresholds for this model (make them with: partialface calibrate MODEL "
                 f"--images DIR --out {path})"
-            ) from None
-        except (OSError, json.JSONDecodeError) as err:
-            raise PartialFaceError(f"{path}: cannot read thresholds: {err}") from None
+            )
+        data = read_json(path, "thresholds")
         if not isinstance(data, dict) or data.get("format") != THRESHOLDS_FORMAT:
             raise PartialFaceError(f"{path}: not a {THRESHOLDS_FORMAT} file")
         missing = [k for k in ("model", "thresholds", "default_far") if k not in data]
