@@ -239,11 +239,38 @@ def test_search_sees_every_change_from_every_connection(store_url):
         writer.delete_subject("subject_002")
         assert reader.search(query, 1)[0].subject != "subject_002"
         writer.enroll_many({"newcomer": query[None]})
-        top = reader.search(query, 1)[0]
+        top = reader.search(query, 1, "max")[0]
         assert top.subject == "newcomer" and top.score == pytest.approx(1.0, abs=1e-6)
         reader.delete_template("newcomer", top.template_id)  # the reader's own write
         assert reader.search(query, 1)[0].subject != "newcomer"
         assert reader.count() == writer.count() == (5, 8)
+
+
+@pytest.mark.parametrize("strategy", ["max", "mean", "fused"])
+def test_exact_index_after_removals_equals_a_fresh_one(strategy):
+    """Rows dropped in place (the SQLite store's deletions) leave the index as if never added."""
+    from partialface.gallery.exact import ExactIndex
+
+    rng = np.random.default_rng(18)
+    subjects = clustered(rng, [3, 1, 4, 2, 5] * 4)
+    vectors = np.concatenate(list(subjects.values()))
+    owners = np.repeat(np.arange(len(subjects)), [len(t) for t in subjects.values()])
+    names = dict(enumerate(subjects))
+    ids = np.arange(1, len(vectors) + 1)
+    grown = ExactIndex(DIM)
+    grown.append(ids[:30], owners[:30], names, vectors[:30])
+    gone = np.concatenate([ids[owners == 1], rng.choice(ids[:30], 6, replace=False)])
+    assert grown.remove(gone) == len(set(gone.tolist()) & set(ids[:30].tolist()))
+    grown.append(ids[30:], owners[30:], names, vectors[30:])
+    grown.remove(ids[owners == 7])
+    kept = ~np.isin(ids, np.concatenate([gone, ids[owners == 7]]))
+    fresh = ExactIndex(DIM)
+    fresh.append(ids[kept], owners[kept], names, vectors[kept])
+    for query in unit(rng, 10):
+        got, want = grown.search(query, 6, strategy), fresh.search(query, 6, strategy)
+        assert [(m.subject, m.template_id) for m in got] == [(m.subject, m.template_id) for m in want]
+        np.testing.assert_allclose([m.score for m in got], [m.score for m in want], atol=1e-5)
+        assert names[1] not in {m.subject for m in got} and names[7] not in {m.subject for m in got}
 
 
 def test_search_arguments_are_checked(gallery):

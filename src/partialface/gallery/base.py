@@ -48,7 +48,7 @@ __all__ = [
 
 STRATEGIES = ("max", "mean", "fused")
 # measured on LFW by benchmarks/enrolment_strategy.py (docs/gallery.md)
-DEFAULT_STRATEGY = "max"
+DEFAULT_STRATEGY = "fused"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}")
 MAX_METADATA_BYTES = 4096
 MAX_TOP_K = 1000

@@ -1,7 +1,7 @@
 """Exact search in memory: every template in one float32 matrix, one matrix-vector product per query.
 
 The SQLite store keeps an :class:`ExactIndex` beside the database as a cache (the database is the
-truth; the store appends new rows or rebuilds the index when another connection changed the data).
+truth; the store appends the rows added and removes the rows deleted since the index last looked).
 At 1 M x 512 templates the matrix is 2 GB and a query one pass over it; the numbers against pgvector's
 HNSW are in ``docs/gallery.md``.
 
@@ -18,6 +18,8 @@ import numpy as np
 from .base import Match
 
 __all__ = ["ExactIndex"]
+
+_COMPACT_CHUNK = 65536
 
 
 def _grown(array: np.ndarray, rows: int) -> np.ndarray:
@@ -43,6 +45,7 @@ class ExactIndex:
         self._names: list[str] = []              # slot -> subject name
         self._sums = np.zeros((0, dim), np.float32)
         self._counts = np.zeros(0, np.int64)
+        self._norms: np.ndarray | None = None    # |sum| per subject, computed on demand
 
     @property
     def nbytes(self) -> int:
@@ -76,7 +79,31 @@ class ExactIndex:
         self._sums[touched] += np.add.reduceat(vectors[order], starts, axis=0)
         self._counts[:subjects] += np.bincount(slots, minlength=subjects)
         self.size = end
-        self.max_id = int(ids.max())
+        self.max_id = max(self.max_id, int(ids.max()))
+        self._norms = None
+
+    def remove(self, template_ids: np.ndarray) -> int:
+        """Drop the rows of these template ids (ids not held are ignored); how many were dropped.
+        The matrix is compacted in place and the subjects' sums lose the removed vectors."""
+        gone = np.isin(self._ids[: self.size], template_ids)
+        removed = int(gone.sum())
+        if removed == 0:
+            return 0
+        slots = self._row_slot[: self.size][gone]
+        order = np.argsort(slots, kind="stable")
+        touched, starts = np.unique(slots[order], return_index=True)
+        self._sums[touched] -= np.add.reduceat(self._matrix[: self.size][gone][order], starts, axis=0)
+        self._counts[: len(self._names)] -= np.bincount(slots, minlength=len(self._names))
+        emptied = touched[self._counts[touched] == 0]
+        self._sums[emptied] = 0  # no rounding residue for a subject with no template left
+        keep = np.flatnonzero(~gone)
+        for start in range(0, keep.size, _COMPACT_CHUNK):  # in place: keep[i] >= i, so no row is read after
+            rows = keep[start:start + _COMPACT_CHUNK]          # it was overwritten, and no 2 GB copy at 1 M
+            for array in (self._matrix, self._ids, self._row_slot):
+                array[start:start + rows.size] = array[rows]
+        self.size = keep.size
+        self._norms = None
+        return removed
 
     def search(self, query: np.ndarray, top_k: int, strategy: str) -> list[Match]:
         if self.size == 0:
@@ -113,5 +140,7 @@ class ExactIndex:
         return self._subject_scores(query, top_k, self._counts[: len(self._names)].astype(np.float32))
 
     def _search_fused(self, query: np.ndarray, top_k: int) -> list[Match]:
-        norms = np.linalg.norm(self._sums[: len(self._names)], axis=1)
-        return self._subject_scores(query, top_k, np.where(norms > 0, norms, 1.0).astype(np.float32))
+        if self._norms is None:
+            norms = np.linalg.norm(self._sums[: len(self._names)], axis=1)
+            self._norms = np.where(norms > 0, norms, 1.0).astype(np.float32)
+        return self._subject_scores(query, top_k, self._norms)

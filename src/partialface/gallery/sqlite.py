@@ -9,7 +9,8 @@ URL: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or ``sqlite
 - **Search.** An :class:`~partialface.gallery.exact.ExactIndex` holds every template in memory. Before
   a search the store compares ``PRAGMA data_version`` (it changes when *another* connection, in this
   or another process, commits) and its own writes with what the index has seen; new rows are
-  appended (template ids only grow: ``AUTOINCREMENT``), and a deletion anywhere rebuilds the index.
+  appended (template ids only grow: ``AUTOINCREMENT``) and deleted ones dropped (``pf_deleted`` logs
+  the ids of deleted templates, nothing else), so no change costs a reload of the whole gallery.
 - **Deletion scrubs.** ``secure_delete=ON`` overwrites deleted rows with zeros in the database file,
   and a ``wal_checkpoint(TRUNCATE)`` after each deletion empties the write-ahead log, which would
   otherwise keep the old pages; ``tests/test_gallery.py`` reads the raw files to check.
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS pf_templates (
     subject_id INTEGER NOT NULL REFERENCES pf_subjects(id) ON DELETE CASCADE,
     embedding BLOB NOT NULL, created_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS pf_templates_subject ON pf_templates(subject_id);
+CREATE TABLE IF NOT EXISTS pf_deleted (seq INTEGER PRIMARY KEY AUTOINCREMENT, template_id INTEGER NOT NULL);
 """
 
 
@@ -105,6 +107,7 @@ class SQLiteGallery(Gallery):
         self._index: ExactIndex | None = None
         self._seen_version: int | None = None   # PRAGMA data_version: commits of other connections
         self._seen_changes: int | None = None   # total_changes: this connection's own writes
+        self._seen_deletion = 0                  # the last pf_deleted entry applied to the index
         self._keys = KeyStore(_KeyRows(self))
 
     @classmethod
@@ -214,6 +217,7 @@ class SQLiteGallery(Gallery):
     def _delete_subject(self, name: str) -> int:
         with self._write() as db:
             subject_id = self._subject_id(db, name)
+            db.execute("INSERT INTO pf_deleted (template_id) SELECT id FROM pf_templates WHERE subject_id=?", (subject_id,))
             removed = db.execute("DELETE FROM pf_templates WHERE subject_id=?", (subject_id,)).rowcount
             db.execute("DELETE FROM pf_subjects WHERE id=?", (subject_id,))
         self._scrub_wal()
@@ -251,6 +255,7 @@ class SQLiteGallery(Gallery):
             deleted = db.execute("DELETE FROM pf_templates WHERE id=? AND subject_id=?", (template_id, subject_id))
             if deleted.rowcount != 1:
                 raise TemplateNotFound(f"subject {name!r} has no template {template_id}")
+            db.execute("INSERT INTO pf_deleted (template_id) VALUES (?)", (template_id,))
         self._scrub_wal()
 
     def _template_rows(self, name: str) -> list[tuple[int, bytes]]:
@@ -276,19 +281,23 @@ class SQLiteGallery(Gallery):
             return self._current_index().search(query, top_k, strategy)
 
     def _current_index(self) -> ExactIndex:
-        """The in-memory index, brought up to date with the database (caller holds the lock)."""
+        """The in-memory index, brought up to date with the database (caller holds the lock): the
+        templates deleted since (``pf_deleted``, a log of ids) are dropped, the new ones appended; a
+        count that still differs (a database changed by other means) rebuilds it."""
         version = self._db.execute("PRAGMA data_version").fetchone()[0]
         if self._index is not None and (version, self._db.total_changes) == (self._seen_version, self._seen_changes):
             return self._index
         with self._read() as db:
-            total, newer = db.execute(
-                "SELECT count(*), count(*) FILTER (WHERE id > ?) FROM pf_templates",
-                (self._index.max_id if self._index is not None else 0,),
-            ).fetchone()
-            if self._index is None or total != self._index.size + newer:  # first load, or rows were deleted
+            last_deletion, = db.execute("SELECT coalesce(max(seq), 0) FROM pf_deleted").fetchone()
+            if self._index is not None:
+                deleted = db.execute("SELECT template_id FROM pf_deleted WHERE seq > ?", (self._seen_deletion,)).fetchall()
+                self._index.remove(np.array([d for (d,) in deleted], np.int64))
+                self._load_rows(db, self._index)
+            total, = db.execute("SELECT count(*) FROM pf_templates").fetchone()
+            if self._index is None or total != self._index.size:
                 self._index = ExactIndex(self.dim)
-            self._load_rows(db, self._index)
-        self._seen_version, self._seen_changes = version, self._db.total_changes
+                self._load_rows(db, self._index)
+        self._seen_version, self._seen_changes, self._seen_deletion = version, self._db.total_changes, last_deletion
         return self._index
 
     def _load_rows(self, db: sqlite3.Connection, index: ExactIndex) -> None:
