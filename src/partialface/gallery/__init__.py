@@ -18,28 +18,13 @@ from __future__ import annotations
 import importlib
 from urllib.parse import urlsplit
 
+from . import errors
 from .base import DEFAULT_STRATEGY, STRATEGIES, Gallery, Match, SubjectInfo, check_subject_name
 from .errors import GalleryError, ModelMismatch, NoSchema, SubjectExists, SubjectNotFound, TemplateNotFound
 from .keys import SCOPES, KeyInfo, KeyStore
 
-__all__ = [
-    "open_gallery",
-    "Gallery",
-    "SubjectInfo",
-    "Match",
-    "STRATEGIES",
-    "DEFAULT_STRATEGY",
-    "check_subject_name",
-    "KeyInfo",
-    "KeyStore",
-    "SCOPES",
-    "GalleryError",
-    "SubjectExists",
-    "SubjectNotFound",
-    "TemplateNotFound",
-    "ModelMismatch",
-    "NoSchema",
-]
+__all__ = ["open_gallery", "Gallery", "SubjectInfo", "Match", "STRATEGIES", "DEFAULT_STRATEGY", "check_subject_name",
+           "KeyInfo", "KeyStore", "SCOPES", *errors.__all__]
 
 # URL scheme -> the store class, imported only when used (PostgreSQL's driver is an optional extra)
 _STORES = {
