@@ -8,12 +8,13 @@ waited for through ``/readyz`` and is always killed (SIGKILL) when the test ends
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,19 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", **extra}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH")) if p)
     return env
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    """``partialface ARGS`` in this process (no interpreter start-up): (exit status, stdout, stderr)."""
+    from partialface.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            status = main(list(args))
+        except SystemExit as exit_:  # argparse usage errors
+            status = exit_.code
+    return status, out.getvalue(), err.getvalue()
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -15,51 +15,49 @@ import pytest
 from partialface.client import Client, ServiceError
 from partialface.errors import PartialFaceError
 
-from ._service_fixtures import create_key, lfw_people, run_cli, running_server, subprocess_env
+from ._service_fixtures import cli, create_key, lfw_people, run_cli, running_server
 
 pytestmark = pytest.mark.slow
 
 
-def test_command_line_contract_end_to_end(tmp_path):
-    """The README's walk-through: a key, a server on SQLite, enroll from photos, verify, identify, delete."""
+def test_command_line_contract_end_to_end(tmp_path, monkeypatch):
+    """The README's walk-through: a key, a server on SQLite, enroll from photos, verify, identify, delete.
+    The server is a child process; the commands run in this process (cli) but one, to save start-ups."""
     alice, bob = lfw_people(min_photos=4, count=2)
     gallery = f"sqlite:///{tmp_path / 'G.db'}"
     made = run_cli("keys", "create", "--gallery", gallery, "--scope", "admin", "--label", "readme")
     assert made.returncode == 0, made.stderr
-    key = made.stdout.strip().splitlines()[-1]
+    key = made.stdout.strip().splitlines()[-1]  # the contract: the key is the last line
     assert key.startswith("pfk_")
-    listed = run_cli("keys", "list", "--gallery", gallery)
-    assert key.split("_")[1] in listed.stdout and "admin" in listed.stdout and key not in listed.stdout
+    status, listed, _ = cli("keys", "list", "--gallery", gallery)
+    assert status == 0 and key.split("_")[1] in listed and "admin" in listed and key not in listed
     with running_server(gallery, tmp_path) as server:
         client = ["client", "--server", server.url, "--key", key]
-        enrolled = run_cli(*client, "enroll", "alice", str(alice[0]), str(alice[1]))
-        assert enrolled.returncode == 0 and "2 template(s)" in enrolled.stdout, enrolled.stderr
-        verify = run_cli(*client, "verify", "alice", str(alice[2]), "--json")
-        assert verify.returncode == 0, verify.stderr
-        answer = json.loads(verify.stdout)
+        status, out, err = cli(*client, "enroll", "alice", str(alice[0]), str(alice[1]))
+        assert status == 0 and "2 template(s)" in out, err
+        status, out, err = cli(*client, "verify", "alice", str(alice[2]), "--json")
+        assert status == 0, err
+        answer = json.loads(out)
         assert answer["match"] is True and isinstance(answer["score"], float)
-        # the key from the environment instead of --key
-        env = subprocess_env(PARTIALFACE_API_KEY=key)
-        found = run_cli("client", "--server", server.url, "identify", str(alice[3]), "--json", env=env)
-        assert found.returncode == 0, found.stderr
-        assert [c["subject"] for c in json.loads(found.stdout)["candidates"]] == ["alice"]
-        unknown = json.loads(run_cli(*client, "identify", str(bob[0]), "--json").stdout)
-        assert unknown["candidates"] == []
-        assert "no match: unknown face" in run_cli(*client, "identify", str(bob[0])).stdout
-        compare = json.loads(run_cli(*client, "compare", str(alice[0]), str(bob[0]), "--json").stdout)
-        assert compare["match"] is False
-        subjects = run_cli(*client, "subjects", "--json")
-        assert [s["name"] for s in json.loads(subjects.stdout)] == ["alice"]
-        deleted = run_cli(*client, "delete", "alice")
-        assert deleted.returncode == 0 and "deleted alice (2 template(s))" in deleted.stdout
-        missing = run_cli(*client, "verify", "alice", str(alice[2]))
-        assert missing.returncode == 2 and "HTTP 404" in missing.stderr and "Traceback" not in missing.stderr
-        wrong_key = run_cli("client", "--server", server.url, "--key", "pfk_bad", "subjects")
-        assert wrong_key.returncode == 2 and "HTTP 401" in wrong_key.stderr
-        no_key = run_cli("client", "--server", server.url, "subjects", env=subprocess_env(PARTIALFACE_API_KEY=""))
-        assert no_key.returncode == 2 and "PARTIALFACE_API_KEY" in no_key.stderr
-    revoke = run_cli("keys", "revoke", "--gallery", gallery, key.split("_")[1])
-    assert revoke.returncode == 0 and "revoked" in run_cli("keys", "list", "--gallery", gallery).stdout
+        monkeypatch.setenv("PARTIALFACE_API_KEY", key)  # the key from the environment instead of --key
+        status, out, err = cli("client", "--server", server.url, "identify", str(alice[3]), "--json")
+        assert status == 0, err
+        assert [c["subject"] for c in json.loads(out)["candidates"]] == ["alice"]
+        assert json.loads(cli(*client, "identify", str(bob[0]), "--json")[1])["candidates"] == []
+        assert "no match: unknown face" in cli(*client, "identify", str(bob[0]))[1]
+        assert json.loads(cli(*client, "compare", str(alice[0]), str(bob[0]), "--json")[1])["match"] is False
+        assert [s["name"] for s in json.loads(cli(*client, "subjects", "--json")[1])] == ["alice"]
+        status, out, _ = cli(*client, "delete", "alice")
+        assert status == 0 and "deleted alice (2 template(s))" in out
+        status, _, err = cli(*client, "verify", "alice", str(alice[2]))
+        assert status == 2 and "HTTP 404" in err and "Traceback" not in err
+        status, _, err = cli("client", "--server", server.url, "--key", "pfk_bad", "subjects")
+        assert status == 2 and "HTTP 401" in err
+        monkeypatch.setenv("PARTIALFACE_API_KEY", "")
+        status, _, err = cli("client", "--server", server.url, "subjects")
+        assert status == 2 and "PARTIALFACE_API_KEY" in err
+    status, out, _ = cli("keys", "revoke", "--gallery", gallery, key.split("_")[1])
+    assert status == 0 and "revoked" in cli("keys", "list", "--gallery", gallery)[1]
 
 
 def test_serve_refuses_a_gallery_of_another_model_and_missing_thresholds(tmp_path):
@@ -68,10 +66,10 @@ def test_serve_refuses_a_gallery_of_another_model_and_missing_thresholds(tmp_pat
     gallery = f"sqlite:///{tmp_path / 'other.db'}"
     with open_gallery(gallery) as store:
         store.bind_model("someone-else@000000000000", 512)
-    refused = run_cli("serve", "--gallery", gallery, "--port", "0")
-    assert refused.returncode == 2 and "someone-else@000000000000" in refused.stderr
-    missing = run_cli("serve", "--gallery", f"sqlite:///{tmp_path / 'new.db'}", "--thresholds", str(tmp_path / "no.json"))
-    assert missing.returncode == 2 and "partialface calibrate" in missing.stderr
+    status, _, err = cli("serve", "--gallery", gallery, "--port", "0")
+    assert status == 2 and "someone-else@000000000000" in err
+    status, _, err = cli("serve", "--gallery", f"sqlite:///{tmp_path / 'new.db'}", "--thresholds", str(tmp_path / "no.json"))
+    assert status == 2 and "partialface calibrate" in err
 
 
 def test_restart_keeps_every_enrolled_subject(tmp_path):

@@ -86,10 +86,10 @@ def run_serve(args) -> int:
         return 0
     import torch
 
+    service = build_service(args)
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    service = build_service(args)
     try:
         info = service.info()
         print(f"serving model {info['model']} (plan {info['plan_fingerprint']}, thresholds {info['thresholds']}, "
