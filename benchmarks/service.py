@@ -43,6 +43,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from partialface.client import Client, ClientRecord
 from partialface.client.prepare import prepare_photo, preparer_for
@@ -132,15 +133,16 @@ def run_identification(args) -> dict:
 
             start = time.perf_counter()
             with ThreadPoolExecutor(args.workers) as pool:
-                list(pool.map(enroll, enrolled.items()))
+                list(tqdm(pool.map(enroll, enrolled.items()), "enrolling", len(enrolled), mininterval=30))
                 enrol_s = time.perf_counter() - start
-                results = list(pool.map(search, searches))
+                results = list(tqdm(pool.map(search, searches), "identifying", len(searches), mininterval=30))
             total_s = time.perf_counter() - start
             info = clients[0].model_info()
             for c in clients:
                 c.close()
     metrics = identification_metrics(results, info["thresholds"][info["default_far"]])
-    metrics.update(model=info["model"], default_far=info["default_far"], workers=args.workers, enrol_s=enrol_s,
+    metrics.update(model=info["model"], default_far=info["default_far"], strategy=info["strategy"],
+                   workers=args.workers, enrol_s=enrol_s,
                    search_s=total_s - enrol_s, per_search_ms=1000 * (total_s - enrol_s) / len(searches))
     return metrics
 

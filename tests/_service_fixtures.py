@@ -111,7 +111,7 @@ class Setup:
         self.thresholds = thresholds or Thresholds.load(thresholds_path(self.deployed.path), model=self.deployed.id)
         self.db = tmp / "gallery.db"
         self.gallery = open_gallery(f"sqlite:///{self.db}")
-        self.service = RecognitionService(self.deployed, self.gallery, self.thresholds, "max", limits)
+        self.service = RecognitionService(self.deployed, self.gallery, self.thresholds, limits=limits)
         self.http = TestClient(create_app(self.service), raise_server_exceptions=False)
         self.keys = {scope: self.gallery.keys.create(scope, "test")[1] for scope in ("admin", "enroll", "recognize")}
         self.record = ClientRecord.from_dict(self.deployed.client_record())

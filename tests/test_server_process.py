@@ -14,8 +14,10 @@ import pytest
 
 from partialface.client import Client, ServiceError
 from partialface.errors import PartialFaceError
+from partialface.gallery import open_gallery
 
 from ._service_fixtures import cli, create_key, lfw_people, run_cli, running_server
+from .test_gallery import store_url  # noqa: F401  (the SQLite and, when PARTIALFACE_TEST_POSTGRES is set, PostgreSQL stores)
 
 pytestmark = pytest.mark.slow
 
@@ -61,8 +63,6 @@ def test_command_line_contract_end_to_end(tmp_path, monkeypatch):
 
 
 def test_serve_refuses_a_gallery_of_another_model_and_missing_thresholds(tmp_path):
-    from partialface.gallery import open_gallery
-
     gallery = f"sqlite:///{tmp_path / 'other.db'}"
     with open_gallery(gallery) as store:
         store.bind_model("someone-else@000000000000", 512)
@@ -72,9 +72,9 @@ def test_serve_refuses_a_gallery_of_another_model_and_missing_thresholds(tmp_pat
     assert status == 2 and "partialface calibrate" in err
 
 
-def test_restart_keeps_every_enrolled_subject(tmp_path):
+def test_restart_keeps_every_enrolled_subject(tmp_path, store_url):
     people = lfw_people(min_photos=2, count=4, skip=10)
-    gallery = f"sqlite:///{tmp_path / 'G.db'}"
+    gallery = store_url
     key = create_key(gallery)
     with running_server(gallery, tmp_path) as server:
         with Client(server.url, key, seed=1) as client:
@@ -88,17 +88,19 @@ def test_restart_keeps_every_enrolled_subject(tmp_path):
             assert best["subject"] == "person-2"
 
 
-def _templates_by_subject(db_path) -> dict[str, int]:
-    with sqlite3.connect(db_path) as db:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        rows = db.execute("SELECT s.name, COUNT(t.id) FROM pf_subjects s LEFT JOIN pf_templates t "
-                          "ON t.subject_id = s.id GROUP BY s.name").fetchall()
-    return dict(rows)
+def _templates_by_subject(gallery_url: str) -> dict[str, int]:
+    """Template counts per subject, read by a fresh connection (and SQLite's own integrity check)."""
+    if gallery_url.startswith("sqlite:///"):
+        with sqlite3.connect(gallery_url[len("sqlite:///"):]) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with open_gallery(gallery_url) as store:
+        counts = {s.name: s.templates for s in store.list_subjects()}
+        assert sum(counts.values()) == store.count()[1]
+    return counts
 
 
-def test_sigkill_during_a_batch_enrolment_leaves_each_batch_all_in_or_all_out(tmp_path):
-    db = tmp_path / "G.db"
-    gallery = f"sqlite:///{db}"
+def test_sigkill_during_a_batch_enrolment_leaves_each_batch_all_in_or_all_out(tmp_path, store_url):
+    gallery = store_url
     key = create_key(gallery)
     photos = [p for person in lfw_people(min_photos=2, count=16, skip=20) for p in person[:2]][:32]
     outcomes = []
@@ -121,7 +123,7 @@ def test_sigkill_during_a_batch_enrolment_leaves_each_batch_all_in_or_all_out(tm
                 time.sleep(delay)
                 server.kill()  # SIGKILL, mid-request or just after
                 sender.join(timeout=60)
-        counts = _templates_by_subject(db)
+        counts = _templates_by_subject(gallery)
         assert counts["anchor"] == 3
         assert counts.get(f"batch-{attempt}", 0) in (0, 32), counts  # never a partial batch
         outcomes.append(counts.get(f"batch-{attempt}", 0))
@@ -132,8 +134,8 @@ def test_sigkill_during_a_batch_enrolment_leaves_each_batch_all_in_or_all_out(tm
             client.enroll("after", photos[:1])
 
 
-def test_concurrent_enrolments_of_one_subject_all_land(tmp_path):
-    gallery = f"sqlite:///{tmp_path / 'G.db'}"
+def test_concurrent_enrolments_of_one_subject_all_land(tmp_path, store_url):
+    gallery = store_url
     key = create_key(gallery, "enroll")
     photos = [person[0] for person in lfw_people(min_photos=1, count=8, skip=40)]
     with running_server(gallery, tmp_path) as server:

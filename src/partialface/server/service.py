@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..gallery.base import STRATEGIES
+from ..checks import check_choice
+from ..gallery.base import DEFAULT_STRATEGY, STRATEGIES
 from ..wire import PROTOCOL, WireLimits, decode_payload
 from .deployment import DeployedModel
 from .problems import Problem
@@ -44,11 +45,10 @@ class RecognitionService:
         deployed: DeployedModel,
         gallery,
         thresholds: Thresholds,
-        strategy: str = "max",
+        strategy: str = DEFAULT_STRATEGY,
         limits: WireLimits = WireLimits(),
     ):
-        if strategy not in STRATEGIES:
-            raise Problem(500, "config", f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        check_choice("strategy", strategy, STRATEGIES)
         self.deployed, self.gallery, self.thresholds = deployed, gallery, thresholds
         self.strategy, self.limits = strategy, limits
         gallery.bind_model(deployed.id, deployed.dim)  # refuses a gallery enrolled with another model
