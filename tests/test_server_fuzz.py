@@ -17,7 +17,7 @@ from partialface.wire import MAGIC, MEDIA_TYPE, PROTOCOL
 from ._service_fixtures import Setup, problem
 from .conftest import REPO_ROOT
 
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 PAYLOAD_ROUTES = ["/v1/identify", "/v1/compare", "/v1/subjects/fuzz/verify", "/v1/subjects/fuzz/templates?create=true"]
 ascii_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60)
 json_values = st.recursive(

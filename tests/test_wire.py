@@ -69,6 +69,8 @@ def test_errors_are_partialface_errors():
         (_raw({**_header(), "rank": 3}, b""), "unknown: ['rank']"),
         (_raw({k: v for k, v in _header().items() if k != "scale"}, b""), "missing: ['scale']"),
         (_raw(_header(dtype="int8"), b""), "dtype must be one of float16, float32"),
+        (_raw(_header(dtype=["float32"]), b""), "dtype must be one of float16, float32"),  # found by the fuzz
+        (_raw(_header(dtype={"a": 1}), b""), "dtype must be one of float16, float32"),
         (_raw(_header(shape=[1, 3, 4]), b""), "shape must be [N, C, H, W]"),
         (_raw(_header(shape=[1, 3, 4, 0]), b""), "shape must be [N, C, H, W]"),
         (_raw(_header(shape=[1, 3, 4.0, 4]), b""), "shape must be [N, C, H, W]"),

@@ -186,7 +186,7 @@ def _parse_header(raw: bytes, limits: WireLimits) -> dict:
         raise WireError(f"payload header keys must be {', '.join(_HEADER_KEYS)}; unknown: {unknown}, missing: {missing}")
     for name in ("model", "plan", "scale"):
         _check_id(name, header[name])
-    if header["dtype"] not in DTYPES:
+    if not isinstance(header["dtype"], str) or header["dtype"] not in DTYPES:
         raise WireError(f"payload dtype must be one of {', '.join(DTYPES)}, got {header['dtype']!r:.40}")
     shape = header["shape"]
     if not (isinstance(shape, list) and len(shape) == 4 and all(type(v) is int and v >= 1 for v in shape)):
