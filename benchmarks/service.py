@@ -55,7 +55,7 @@ from partialface.jsonfile import write_json
 from partialface.server.calibration import thresholds_at
 from partialface.server.deployment import DeployedModel
 from partialface.server.launch import serve_in_child
-from partialface.wire import MEDIA_TYPE, decode_payload, encode_payload
+from partialface.wire import MEDIA_TYPE, WireLimits, decode_payload, encode_payload
 
 LFW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw"
 
@@ -256,11 +256,12 @@ def run_wire(args) -> dict:
     generator = torch.Generator().manual_seed(0)
     ids = {"model": record.model, "plan": record.plan_fingerprint, "scale": record.scale_fingerprint}
     templates = {"float32": [], "float16": []}
+    batch_limits = WireLimits(max_faces=64, max_bytes=1 << 30)  # 64 faces per payload here, not a request
     for start in range(0, len(images), 64):
         faces = np.stack([prepare_photo(prepare, LFW / "images" / p)[0] for p in images[start : start + 64]])
         sent = record.protect(bytes_to_unit(torch.from_numpy(faces)), generator)
         for dtype, out in templates.items():
-            channels = decode_payload(encode_payload(sent, dtype=dtype, **ids)).channels
+            channels = decode_payload(encode_payload(sent, dtype=dtype, **ids), batch_limits).channels
             out.append(deployed.embed(channels).numpy())
     t32, t16 = (np.concatenate(templates[d]).astype(np.float64) for d in ("float32", "float16"))
     cosine = (t32 * t16).sum(axis=1)
