@@ -117,10 +117,14 @@ def test_fixed_encoders_need_their_channels():
         ClientRecord.from_dict({**data, "channels": [500]})
 
 
-def test_protect_refuses_faces_of_another_size(shipped):
+def test_protect_refuses_faces_of_another_size_and_unknown_dtypes(shipped):
     record = ClientRecord.from_dict(shipped.client_record())
     with pytest.raises(PartialFaceError, match=r"takes faces \(B,3,112,112\)"):
         record.protect(torch.zeros(1, 3, 64, 64), torch.Generator())
+    with pytest.raises(PartialFaceError, match="dtype must be one of float32, float16"):
+        record.protect(torch.zeros(1, 3, 112, 112), torch.Generator(), "bfloat16")
+    sent = record.protect(torch.zeros(2, 3, 112, 112), torch.Generator(), "float16")
+    assert sent.dtype == np.float16 and sent.shape == (2, 27, 112, 112)
 
 
 # ----------------------------------------------------------------------------- preparation

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..checks import check_choice
 from ..errors import PartialFaceError
 from ..frequency import NUM_CHANNELS, to_frequency
 from ..jsonfile import read_json, write_json
@@ -101,6 +102,7 @@ class ClientRecord:
             raise PartialFaceError(
                 f"model {self.model} takes faces (B,3,{self.shape[1]},{self.shape[2]}), got {tuple(faces.shape)}"
             )
+        check_choice("dtype", dtype, tuple(_TORCH_DTYPES))
         sent, channels = _RULES[self.encoder](self, faces, generator)
         if channels is not None and self.frequency_scale is not None:
             sent = sent / self.frequency_scale[channels][..., None, None]

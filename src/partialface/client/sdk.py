@@ -31,8 +31,9 @@ import numpy as np
 import torch
 
 from ..data.crop import bytes_to_unit
+from ..checks import check_choice
 from ..errors import PartialFaceError
-from ..wire import MEDIA_TYPE, encode_payload
+from ..wire import DTYPES, MEDIA_TYPE, encode_payload
 from .prepare import Photo, Preparer, prepare_photo, preparer_for
 from .record import ClientRecord
 
@@ -66,7 +67,7 @@ class Client:
         if not api_key:
             raise PartialFaceError("an API key is needed (--key or PARTIALFACE_API_KEY)")
         self.url = url.rstrip("/")
-        self.dtype = dtype
+        self.dtype = check_choice("dtype", dtype, tuple(DTYPES))
         self._http = httpx.Client(
             base_url=self.url,
             headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
