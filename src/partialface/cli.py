@@ -8,6 +8,10 @@
     partialface eval --model CKPT --pairs PAIRS --images DIR [--json OUT] [--seed N]
     partialface attack ...
     partialface align SRC OUT [--detector hog+cnn] [--frame 250] [--workers N]
+    partialface serve --model default --gallery sqlite:///G.db [--host 127.0.0.1 --port 8000]
+    partialface keys create|list|revoke --gallery sqlite:///G.db ...
+    partialface client --server URL --key KEY enroll|verify|identify|compare|delete|subjects ...
+    partialface calibrate MODEL --images DIR --out MODEL.thresholds.json
 
 Errors in the input (a missing file, an invalid plan, a bad image: :class:`~partialface.errors.PartialFaceError`)
 print one line naming the problem and exit with status 2, as argparse does for bad arguments. Any other
@@ -185,6 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("align", help="detect and align every face photo of an identity-folder dataset")
     add_align_arguments(p)
     p.set_defaults(func=_cmd_align)
+
+    from .client.cli import add_client_arguments
+    from .server.cli import add_calibrate_arguments, add_keys_arguments, add_serve_arguments
+
+    add_serve_arguments(sub.add_parser("serve", help="run the recognition server (needs the server extra)"))
+    add_keys_arguments(sub.add_parser("keys", help="create, list or revoke the server's API keys"))
+    add_client_arguments(sub.add_parser("client", help="enroll, verify, identify with a recognition server"))
+    add_calibrate_arguments(sub.add_parser("calibrate", help="decision thresholds of a model from unseen people"))
     return parser
 
 
