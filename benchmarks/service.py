@@ -47,7 +47,7 @@ from tqdm import tqdm
 from partialface.client import Client, ClientRecord
 from partialface.client.prepare import prepare_photo, preparer_for
 from partialface.data import people_in_folds, read_lfw_pairs
-from partialface.data.crop import bytes_to_unit
+from partialface.data.pixels import pixels_to_faces
 from partialface.errors import PartialFaceError
 from partialface.evaluation.metrics import kfold_accuracy, roc_auc
 from partialface.gallery import open_gallery
@@ -232,7 +232,7 @@ def run_client(args) -> dict:
         t0 = time.perf_counter()
         face = prepare_photo(prepare, photo)[0]
         t1 = time.perf_counter()
-        sent = record.protect(bytes_to_unit(torch.from_numpy(face[None])), generator, "float16")
+        sent = record.protect(pixels_to_faces(torch.from_numpy(face[None])), generator, "float16")
         t2 = time.perf_counter()
         encode_payload(sent, model=record.model, plan=record.plan_fingerprint, scale=record.scale_fingerprint)
         t3 = time.perf_counter()
@@ -259,7 +259,7 @@ def run_wire(args) -> dict:
     batch_limits = WireLimits(max_faces=64, max_bytes=1 << 30)  # 64 faces per payload here, not a request
     for start in range(0, len(images), 64):
         faces = np.stack([prepare_photo(prepare, LFW / "images" / p)[0] for p in images[start : start + 64]])
-        sent = record.protect(bytes_to_unit(torch.from_numpy(faces)), generator)
+        sent = record.protect(pixels_to_faces(torch.from_numpy(faces)), generator)
         for dtype, out in templates.items():
             channels = decode_payload(encode_payload(sent, dtype=dtype, **ids), batch_limits).channels
             out.append(deployed.embed(channels).numpy())

@@ -22,7 +22,7 @@ import torch
 
 from partialface.client import ClientRecord
 from partialface.client.prepare import prepare_photo, preparer_for
-from partialface.data.crop import bytes_to_unit
+from partialface.data.pixels import pixels_to_faces
 from partialface.gallery import open_gallery
 from partialface.server.app import create_app
 from partialface.server.deployment import DeployedModel
@@ -123,7 +123,7 @@ class Setup:
     def protect(self, photos) -> np.ndarray:
         prepare = preparer_for(self.record.preparation)
         faces = np.stack([prepare_photo(prepare, p)[0] for p in photos])
-        return self.record.protect(bytes_to_unit(torch.from_numpy(faces)), self.generator)
+        return self.record.protect(pixels_to_faces(torch.from_numpy(faces)), self.generator)
 
     def payload(self, sent, **change) -> bytes:
         ids = {"model": self.record.model, "plan": self.record.plan_fingerprint,

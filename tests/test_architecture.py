@@ -34,6 +34,7 @@ LAYERS = {
     "partialface.errors": FORMATS,
     "partialface.checks": FORMATS,
     "partialface.atomic": FORMATS,
+    "partialface.jsonfile": FORMATS,  # JSON written atomically, read with one-line errors
     "partialface.outputs": FORMATS,  # output paths checked before a run: never onto an input or a user's file
     "partialface.runlock": FORMATS,  # one run at a time per output folder (flock), stale temporaries removed
     "partialface.frequency": FORMATS,
@@ -42,16 +43,16 @@ LAYERS = {
     "partialface.preview": FORMATS,
     "partialface.checkpoint": FORMATS,
     "partialface.reference": FORMATS,
-    "partialface.registry": FORMATS,  # name -> builder tables (arriving with the encoders/attacks branch)
-    "partialface.wire": FORMATS,  # the client-server payload format (arriving with the service branch)
+    "partialface.registry": FORMATS,  # name -> builder tables
+    "partialface.wire": FORMATS,  # the client-server payload format
     "partialface.frequency_kernel": FORMATS,  # the compiled client transform (arriving with the perf branch)
     "partialface._stencil": FORMATS,  # its C extension (perf branch)
     # 1: networks, model inputs, face data, template storage
     "partialface.models": FOUNDATIONS,
     "partialface.encoders": FOUNDATIONS,
     "partialface.data": FOUNDATIONS,
-    "partialface.alignment": FOUNDATIONS,  # face detection and alignment (arriving with the align branch)
-    "partialface.gallery": FOUNDATIONS,  # enrolled templates and API keys (arriving with the service branch)
+    "partialface.alignment": FOUNDATIONS,  # face detection and alignment
+    "partialface.gallery": FOUNDATIONS,  # enrolled templates and API keys
     # 2: what is done with them
     "partialface.training": PIPELINES,
     "partialface.evaluation": PIPELINES,

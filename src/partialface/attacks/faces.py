@@ -21,6 +21,7 @@ from tqdm import tqdm
 from ..checks import check_int
 from ..data.crop import DEFAULT_CROP, CropSpec, load_face
 from ..data.folders import scan_identity_folders
+from ..data.pixels import faces_to_pixels, pixels_to_faces
 from ..data.pairs import people_in_folds, read_lfw_pairs
 from ..errors import PartialFaceError
 from .budget import AttackBudget
@@ -30,17 +31,9 @@ __all__ = ["faces_from_uint8", "faces_to_uint8", "AttackerFaces", "VictimSet", "
            "select_victims", "load_attacker_faces", "load_lfw_attack_data"]
 
 
-# NOTE: faces_from_uint8 duplicates the data layer's 8-bit -> [-1, 1] conversion (``bytes_to_unit`` in
-# data/crop.py, which is being renamed): x / 127.5 - 1 and (x / 255 - 0.5) / 0.5 give the same float32 for
-# all 256 levels, so both helpers here can become the data layer's pair once that rename has landed.
-def faces_from_uint8(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, 3, H, W) images -> float faces in [-1, 1] (the inverse of :func:`faces_to_uint8`)."""
-    return images.to(torch.float32).div_(127.5).sub_(1.0)
-
-
-def faces_to_uint8(faces: torch.Tensor) -> torch.Tensor:
-    """Float faces in [-1, 1] -> uint8 images (exact for faces decoded from 8-bit files)."""
-    return ((faces.clamp(-1.0, 1.0) + 1.0) * 127.5).round_().to(torch.uint8)
+# The attack code's names for the data layer's 8-bit <-> [-1, 1] conversions (exact inverses).
+faces_from_uint8 = pixels_to_faces
+faces_to_uint8 = faces_to_pixels
 
 
 @dataclass

@@ -106,11 +106,10 @@ def open_photo(photo: Photo) -> Image.Image:
 
 def prepare_photo(prepare: Preparer, photo: Photo) -> list[np.ndarray]:
     """The faces of one photo, largest first; a photo without a face is an error naming it."""
+    image = open_photo(photo)
     try:
-        faces = prepare(open_photo(photo))
-    except PartialFaceError:
-        raise
-    except ValueError as err:  # e.g. a crop box that does not fit the photo
+        faces = prepare(image)
+    except ValueError as err:  # PartialFaceError included: e.g. a crop box that does not fit the photo
         raise PartialFaceError(f"photo {_name(photo)}: {err}") from None
     if not faces:
         raise PartialFaceError(f"photo {_name(photo)}: no face found")

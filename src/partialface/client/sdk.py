@@ -30,7 +30,7 @@ import httpx
 import numpy as np
 import torch
 
-from ..data.crop import bytes_to_unit
+from ..data.pixels import pixels_to_faces
 from ..checks import check_choice
 from ..errors import PartialFaceError
 from ..wire import DTYPES, MEDIA_TYPE, encode_payload
@@ -124,7 +124,7 @@ class Client:
     def protect(self, photos: Sequence[Photo]) -> np.ndarray:
         """The largest face of each photo, protected: (N,C,H,W) in the wire dtype, one random rank per face."""
         faces = np.stack([self.prepare(photo)[0] for photo in photos])
-        return self.record.protect(bytes_to_unit(torch.from_numpy(faces)), self._generator, self.dtype)
+        return self.record.protect(pixels_to_faces(torch.from_numpy(faces)), self._generator, self.dtype)
 
     def encode(self, photos: Sequence[Photo]) -> bytes:
         """The wire payload of :meth:`protect` (what is sent, nothing else)."""

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from ..client.prepare import prepare_photo, preparer_for
 from ..client.record import ClientRecord
 from ..data import scan_identity_folders
-from ..data.crop import bytes_to_unit
+from ..data.pixels import pixels_to_faces
 from ..errors import PartialFaceError
 from ..evaluation.metrics import far_label
 from ..wire import WireLimits, decode_payload, encode_payload
@@ -52,7 +52,7 @@ def embed_like_the_service(
     out = []
     for start in tqdm(range(0, len(paths), batch), desc="embedding", unit="batch", disable=not progress):
         faces = np.stack([prepare_photo(prepare, p)[0] for p in paths[start : start + batch]])
-        sent = record.protect(bytes_to_unit(torch.from_numpy(faces)), generator, dtype)
+        sent = record.protect(pixels_to_faces(torch.from_numpy(faces)), generator, dtype)
         wire = encode_payload(sent, model=record.model, plan=record.plan_fingerprint,
                               scale=record.scale_fingerprint, dtype=dtype)
         out.append(deployed.embed(decode_payload(wire, limits).channels).numpy())
