@@ -7,6 +7,7 @@
     partialface train CONFIG [--set KEY=VALUE ...]
     partialface eval --model CKPT --pairs PAIRS --images DIR [--json OUT] [--seed N]
     partialface attack ...
+    partialface export MODEL --onnx OUT.onnx [--client-onnx CLIENT.onnx]
 
 Errors in the input (a missing file, an invalid plan, a bad image) print one line naming the problem
 and exit with status 2.
@@ -89,6 +90,12 @@ def _cmd_attack(args) -> int:
     return run_attack_cli(args) or 0
 
 
+def _cmd_export(args) -> int:
+    from .export.cli import run_export
+
+    return run_export(args) or 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="partialface", description="Privacy-preserving face recognition with random frequency components (PartialFace).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -135,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("attack", help="privacy evaluation: train reconstruction attacks and judge them")
     add_attack_arguments(p)
     p.set_defaults(func=_cmd_attack)
+
+    from .export.cli import add_export_arguments
+
+    p = sub.add_parser("export", help="export a model's network and client transform to ONNX, checked in onnxruntime")
+    add_export_arguments(p)
+    p.set_defaults(func=_cmd_export)
     return parser
 
 

@@ -1,0 +1,161 @@
+"""The embedding path end to end, stage by stage, and PyTorch against onnxruntime for the network.
+
+Part 1 runs what ``make demo`` and ``partialface eval`` run per image (read and decode the photo, crop,
+scale to [-1, 1], check the values, protect, protect the mirror image, the backbone on both, fuse) on
+real LFW photos, timing every stage, then the streamlined path of
+:func:`partialface.export.runtime.flip_fused_templates` (the mirror's channels from the sign rule of
+``frequency.mirror_channels`` instead of a second transform, one backbone call on both views) on the
+same faces, and checks that both give the same templates.
+
+Part 2 exports the network to ONNX (or takes ``--onnx``) and times ``embed_protected`` in PyTorch and
+in onnxruntime on protected faces, one face at a time and in batches, with the same thread count.
+
+    python benchmarks/embed.py [--model default] [--images 256] [--batch 64] [--threads 2] [--onnx PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+import partialface
+from partialface.data.crop import bytes_to_unit, image_to_pixels
+from partialface.evaluation.templates import check_image_values, fuse_templates
+
+LFW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw" / "images"
+
+
+class Stopwatch:
+    """Accumulates wall time per named stage."""
+
+    def __init__(self):
+        self.seconds = defaultdict(float)
+
+    def time(self, stage, fn, *args):
+        start = time.perf_counter()
+        result = fn(*args)
+        self.seconds[stage] += time.perf_counter() - start
+        return result
+
+
+def decode(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def load_batch(files, model, clock: Stopwatch) -> torch.Tensor:
+    faces = []
+    for path in files:
+        image = clock.time("read + decode JPEG", decode, path)
+        pixels = clock.time("crop", lambda: image_to_pixels(model.crop.apply(image) if model.crop else image))
+        faces.append(pixels)
+    faces = clock.time("to [-1,1] + stack", lambda: bytes_to_unit(torch.stack(faces)))
+    clock.time("value check", check_image_values, faces, "batch")
+    return faces
+
+
+@torch.no_grad()
+def embed_as_today(model, faces, generator, clock: Stopwatch) -> torch.Tensor:
+    """make_template_fn's order: protect, embed, protect the mirror with the same ranks, embed, fuse."""
+    before = generator.get_state()
+    sent = clock.time("client transform", model.protect, faces, generator)
+    first = clock.time("backbone", model.embed_protected, sent)
+    generator.set_state(before)
+    mirrored = clock.time("mirror: flip + transform", lambda: model.protect(torch.flip(faces, dims=(-1,)), generator))
+    second = clock.time("backbone", model.embed_protected, mirrored)
+    return clock.time("flip fusion", fuse_templates, [first, second])
+
+
+def print_table(title: str, clock: Stopwatch, count: int) -> float:
+    total = sum(clock.seconds.values())
+    print(f"\n{title}: {count / total:.1f} images/s")
+    print(f"  {'stage':28s} {'ms/image':>9s} {'share':>7s}")
+    for stage, seconds in clock.seconds.items():
+        print(f"  {stage:28s} {1e3 * seconds / count:9.3f} {100 * seconds / total:6.1f}%")
+    return count / total
+
+
+def median_seconds(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def compare_runtimes(model, onnx_path, faces, threads: int, repeats: int) -> None:
+    from partialface.export import OnnxEmbedder, export_network
+
+    if onnx_path is None:
+        folder = tempfile.mkdtemp(prefix="partialface-embed-")
+        onnx_path = Path(folder) / "network.onnx"
+        start = time.perf_counter()
+        export_network(model, onnx_path)
+        print(f"\nexported the network in {time.perf_counter() - start:.1f} s to {onnx_path}")
+    runtime = OnnxEmbedder(model, onnx_path, threads=threads)
+    sent = model.protect(faces, torch.Generator().manual_seed(0))
+    difference = float((runtime.embed_protected(sent) - model.embed_protected(sent)).abs().max())
+    print(f"network only (protected {tuple(sent.shape[1:])} -> templates), {threads} threads; "
+          f"largest template difference {difference:.1e}")
+    print(f"  {'':22s} {'PyTorch eager':>16s} {'onnxruntime':>16s} {'ratio':>7s}")
+    for label, batch, reps in (("single face", sent[:1], repeats * 10), (f"batch {len(sent)}", sent, repeats)):
+        eager = median_seconds(lambda: model.embed_protected(batch), reps)
+        ort = median_seconds(lambda: runtime.embed_protected(batch), reps)
+        n = len(batch)
+        print(f"  {label:22s} {n / eager:9.1f} img/s {n / ort:9.1f} img/s {eager / ort:6.2f}x"
+              f"   ({1e3 * eager / n:.2f} vs {1e3 * ort / n:.2f} ms/image)")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--onnx", help="an exported network (default: export one to a temporary folder)")
+    parser.add_argument("--skip-onnx", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if not LFW.is_dir():
+        sys.exit(f"{LFW} is absent: this benchmark times real photos")
+    from partialface.export.runtime import flip_fused_templates
+
+    model = partialface.load_model(args.model)
+    files = sorted(LFW.glob("*/*.jpg"))[:: max(1, 10000 // args.images)][: args.images]
+    batches = [files[i : i + args.batch] for i in range(0, len(files), args.batch)]
+    print(f"embedding path: model {args.model!r} ({model.encoder.name}, {type(model.backbone).__name__}), "
+          f"{len(files)} LFW photos in batches of {args.batch}, {torch.get_num_threads()} threads, flip fusion")
+
+    load_batch(batches[0], model, Stopwatch())  # warm-up: allocator, tables, kernels
+    embed_as_today(model, load_batch(batches[0], model, Stopwatch()), torch.Generator(), Stopwatch())
+    today, lean = Stopwatch(), Stopwatch()
+    differences = []
+    for batch_files in batches:
+        faces = load_batch(batch_files, model, today)
+        reference = embed_as_today(model, faces, torch.Generator().manual_seed(len(differences)), today)
+        faces = load_batch(batch_files, model, lean)
+        generator = torch.Generator().manual_seed(len(differences))
+        templates = flip_fused_templates(model, faces, generator, clock=lean.time)
+        differences.append(float((templates - reference).abs().max()))
+    before = print_table("as make demo / partialface eval run it", today, len(files))
+    after = print_table("streamlined (mirror by the sign rule, one backbone call on both views)", lean, len(files))
+    print(f"  {after / before:.2f}x the images/s; largest template difference {max(differences):.1e}")
+
+    if not args.skip_onnx:
+        faces = load_batch(batches[0], model, Stopwatch())
+        compare_runtimes(model, args.onnx, faces, args.threads, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
