@@ -34,8 +34,18 @@ zero outside the image) in float64 once per size, and evaluate
 
     F_c,uv[p, q] = sum_k sum_l W_u(H)[p, k] W_v(W)[q, l] Y_c[p + k - 1, q + l - 1]
 
-with shifted views of the zero-padded input: 6 multiply-adds per output value, only for the requested
-channels, in chunks of the batch small enough to stay in cache.
+6 multiply-adds per output value, only for the requested channels. On the CPU a compiled kernel
+(``_stencil.c``, see :mod:`partialface.frequency_kernel`) produces each output row from three input
+rows held in L1 and writes it once, at the speed the machine writes memory; elsewhere (no compiler at
+install time, other devices or dtypes) six elementwise PyTorch passes over shifted views of the
+zero-padded input do the same, on the CPU in chunks of the batch small enough to stay in cache.
+Two other formulations were measured and rejected (``benchmarks/transform.py --alternatives``): the
+dense matrices ``M_u`` through BLAS (a GEMM spends ~37x the arithmetic on the band's zeros) and
+``torch.compile`` of the stencil graph (seconds of compilation per shape, no faster than eager).
+
+Mirroring is exact too: sample ``i`` of the upsampling and sample ``8n-1-i`` are symmetric about the
+image centre, so a mirrored face's channels are the mirrored channels with odd horizontal
+frequencies negated (:func:`mirror_channels`); flip fusion needs no second transform.
 
 The inverse (``to_image``, the reference ``idct_transform``: block IDCT, +128, YCbCr -> RGB, /255,
 bilinear x1/8 with ``align_corners=True``, clamp) is also separable: output pixel ``i`` of the

@@ -27,7 +27,7 @@ from ..errors import PartialFaceError
 from ..protected import scale_fingerprint
 from .graphs import ClientTransform, TemplateNetwork
 
-__all__ = ["export_network", "export_client_transform", "network_metadata", "OPSET"]
+__all__ = ["export_network", "export_client_transform", "export_transform", "network_metadata", "OPSET"]
 
 OPSET = 18
 NETWORK_KIND = "partialface.templates/1"
@@ -105,26 +105,35 @@ def export_network(model: FaceModel, path: str | os.PathLike) -> Path:
 
 def export_client_transform(model: FaceModel, path: str | os.PathLike) -> Path:
     """Write the client transform of ``model``'s plan and scale (faces, rank -> sent channels) to ``path``."""
-    encoder = model.encoder
+    if model.encoder.plan is None:
+        raise PartialFaceError(f"{model.source or 'model'}: encoder {model.encoder.name!r} has no channel plan, so "
+                               f"there is no client transform to export (an 'rgb' model sends the face itself)")
+    return export_transform(model.encoder, path, _input_size(model), network_metadata(model))
+
+
+def export_transform(
+    encoder: FrequencyEncoder, path: str | os.PathLike, size: tuple[int, int] = (112, 112), metadata: dict | None = None
+) -> Path:
+    """Write the client transform of an encoder's plan and per-frequency scale for ``size`` faces to ``path``."""
     if not isinstance(encoder, FrequencyEncoder) or encoder.plan is None:
-        raise PartialFaceError(
-            f"{model.source or 'model'}: encoder {encoder.name!r} has no channel plan, so there is no client "
-            f"transform to export (an 'rgb' model sends the face itself)"
-        )
-    size = _input_size(model)
+        raise PartialFaceError(f"encoder {encoder.name!r} has no channel plan: there is no client transform to export")
     plan = encoder.plan
-    module = ClientTransform(encoder, size)
     faces = torch.zeros(2, 3, *size)
     rank = torch.zeros(2, dtype=torch.int64)
     batch = torch.export.Dim("batch")
     metadata = {
-        **network_metadata(model),
+        "partialface.encoder": encoder.name,
+        "partialface.in_channels": str(encoder.out_channels),
+        "partialface.input_size": f"{size[0]}x{size[1]}",
+        "partialface.plan": plan.fingerprint,
+        "partialface.scale": scale_fingerprint(encoder.frequency_scale),
+        **(metadata or {}),
         "partialface.kind": CLIENT_KIND,
         "partialface.ranks": str(plan.num_ranks),
         "partialface.rank_rule": f"rank = subset * {plan.n} + permutation, drawn uniformly in 0..{plan.num_ranks - 1}",
         "partialface.faces": "RGB (B,3,H,W) float32 in [-1,1], pixel/127.5 - 1, cropped like the model's faces",
     }
     return _export(
-        module, (faces, rank), {"inputs": ["faces", "rank"], "outputs": ["sent"]},
+        ClientTransform(encoder, size), (faces, rank), {"inputs": ["faces", "rank"], "outputs": ["sent"]},
         {"faces": {0: batch}, "rank": {0: batch}}, path, metadata,
     )
