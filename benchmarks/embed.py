@@ -3,9 +3,9 @@
 Part 1 runs what ``make demo`` and ``partialface eval`` run per image (read and decode the photo, crop,
 scale to [-1, 1], check the values, protect, protect the mirror image, the backbone on both, fuse) on
 real LFW photos, timing every stage, then the streamlined path of
-:func:`partialface.export.runtime.flip_fused_templates` (the mirror's channels from the sign rule of
-``frequency.mirror_channels`` instead of a second transform, one backbone call on both views) on the
-same faces, and checks that both give the same templates.
+:func:`partialface.export.runtime.flip_fused_templates` (faces and mirror images as one batch through
+one transform call and one backbone call) on the same faces, and checks that both give the same
+templates.
 
 Part 2 exports the network to ONNX (or takes ``--onnx``) and times ``embed_protected`` in PyTorch and
 in onnxruntime on protected faces, one face at a time and in batches, with the same thread count.
@@ -149,7 +149,7 @@ def main(argv=None) -> None:
         templates = flip_fused_templates(model, faces, generator, clock=lean.time)
         differences.append(float((templates - reference).abs().max()))
     before = print_table("as make demo / partialface eval run it", today, len(files))
-    after = print_table("streamlined (mirror by the sign rule, one backbone call on both views)", lean, len(files))
+    after = print_table("streamlined (faces and mirror images as one batch: one transform, one backbone call)", lean, len(files))
     print(f"  {after / before:.2f}x the images/s; largest template difference {max(differences):.1e}")
 
     if not args.skip_onnx:

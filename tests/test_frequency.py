@@ -191,7 +191,6 @@ def test_cuda_matches_cpu():
 
 # --------------------------------------------------------------------------- the two CPU paths
 from partialface import frequency_kernel  # noqa: E402
-from partialface.frequency import mirror_channels  # noqa: E402
 
 
 def _torch_path(monkeypatch, fn, *args, **kwargs):
@@ -265,12 +264,3 @@ def test_large_outputs_are_ordinary_tensors():
     assert torch.equal(shared, out)
     out.mul_(2).add_(1)
     assert torch.isfinite(out).all()
-
-
-@pytest.mark.parametrize("channels", [None, [0, 1, 9, 64, 191], "per-sample"])
-def test_mirror_channels_is_the_transform_of_the_mirrored_face(channels):
-    x = torch.rand(3, 3, 112, 112, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 2 - 1
-    if channels == "per-sample":
-        channels = torch.randint(192, (3, 27), generator=torch.Generator().manual_seed(3))
-    expected = to_frequency(x.flip(-1), channels)
-    assert rel_err(mirror_channels(to_frequency(x, channels), channels), expected) < 1e-12

@@ -43,10 +43,6 @@ Two other formulations were measured and rejected (``benchmarks/transform.py --a
 dense matrices ``M_u`` through BLAS (a GEMM spends ~37x the arithmetic on the band's zeros) and
 ``torch.compile`` of the stencil graph (seconds of compilation per shape, no faster than eager).
 
-Mirroring is exact too: sample ``i`` of the upsampling and sample ``8n-1-i`` are symmetric about the
-image centre, so a mirrored face's channels are the mirrored channels with odd horizontal
-frequencies negated (:func:`mirror_channels`); flip fusion needs no second transform.
-
 The inverse (``to_image``, the reference ``idct_transform``: block IDCT, +128, YCbCr -> RGB, /255,
 bilinear x1/8 with ``align_corners=True``, clamp) is also separable: output pixel ``i`` of the
 downsampling reads position ``i (8n-1)/(n-1) = 8i + 7i/(n-1)``, which lies inside block ``i``, so pixel
@@ -71,7 +67,6 @@ __all__ = [
     "to_frequency",
     "to_image",
     "scatter_channels",
-    "mirror_channels",
     "channel_index",
     "validate_faces",
     "dct_matrix",
@@ -346,24 +341,6 @@ def _stencil_passes(x: torch.Tensor, idx: torch.Tensor, out: torch.Tensor) -> No
         torch.mul(rows[..., 0:w], cw[0], out=dst)
         dst.addcmul_(rows[..., 1 : w + 1], cw[1])
         dst.addcmul_(rows[..., 2 : w + 2], cw[2])
-
-
-def mirror_channels(freq: torch.Tensor, channels: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
-    """The channels of the horizontally mirrored faces, from the channels of the faces: no second transform.
-
-    Sample ``i`` of the x8 upsampling sits at ``i (n-1)/(8n-1)`` and sample ``8n-1-i`` at ``(n-1)`` minus
-    that, so mirroring the face mirrors the upsampled image exactly; inside a mirrored block the DCT-II
-    basis of horizontal frequency ``v`` changes sign by ``(-1)^v``. Hence
-    ``to_frequency(x.flip(-1), c) == mirror_channels(to_frequency(x, c), c)`` to float rounding, also
-    after a per-frequency scale. ``channels`` as in :func:`to_frequency` (None: all 192).
-    """
-    if not isinstance(freq, torch.Tensor) or freq.dim() != 4:
-        raise ValueError(f"freq must have shape (B,J,H,W), got {tuple(getattr(freq, 'shape', ()))}")
-    idx = _parse_channels(channels, freq.shape[0], freq.device)
-    if idx.shape[-1] != freq.shape[1]:
-        raise ValueError(f"{idx.shape[-1]} channel indices given for {freq.shape[1]} channels")
-    sign = 1.0 - 2.0 * (idx % 2).to(freq.dtype)  # v = idx % 8 has the parity of idx
-    return freq.flip(-1) * sign[..., None, None]
 
 
 def scatter_channels(

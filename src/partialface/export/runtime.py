@@ -18,7 +18,6 @@ import torch
 from ..api import FaceModel
 from ..errors import PartialFaceError
 from ..evaluation.templates import fuse_templates
-from ..frequency import mirror_channels
 from .onnx_export import NETWORK_KIND, network_metadata
 
 __all__ = ["OnnxEmbedder", "onnx_session", "read_metadata", "flip_fused_templates"]
@@ -120,23 +119,23 @@ def _untimed(stage, fn, *args):
 
 @torch.no_grad()
 def flip_fused_templates(embedder, images: torch.Tensor, generator: torch.Generator | None = None, clock=None):
-    """Flip-fused templates of ``images`` with one transform and one network call.
+    """Flip-fused templates of ``images`` with one transform call and one network call.
 
-    Gives what ``make_template_fn(embedder.embed_fn(), flip=True)`` gives (same random ranks, same
-    templates to float rounding) without what it does not need: the mirror image's channels follow from
-    the face's by the sign rule of :func:`partialface.frequency.mirror_channels` instead of a second
-    transform, and both views go through the network in one batch. ``embedder`` is a
+    Gives what ``make_template_fn(embedder.embed_fn(), flip=True)`` gives (the mirror image gets the
+    same random rank, the generator advances once, the templates agree to float rounding) without its
+    second transform call, second network call and separate small batches: the faces and their
+    mirror images go through the encoder and the network as one batch of 2B. ``embedder`` is a
     :class:`~partialface.api.FaceModel` or an :class:`OnnxEmbedder`; ``clock(stage, fn, *args)``, when
     given, runs (and may time) each stage.
     """
     run = clock or _untimed
     encoder = embedder.encoder
     images = images.to(embedder.device)
-    channels = encoder.channels_for_query(images.shape[0], generator)
-    sent = run("client transform", encoder.encode, images, channels)
-    if channels is None:  # the face itself is sent (rgb)
-        mirrored = run("mirror: flip", torch.flip, sent, (-1,))
-    else:
-        mirrored = run("mirror: sign rule", mirror_channels, sent, channels)
-    both = run("backbone", embedder.embed_protected, torch.cat([sent, mirrored]))
-    return run("flip fusion", fuse_templates, both.view(2, images.shape[0], -1))
+    b = images.shape[0]
+    channels = encoder.channels_for_query(b, generator)
+    if channels is not None and channels.dim() == 2:  # one rank per face: the mirror image shares it
+        channels = torch.cat([channels, channels])
+    views = run("mirror images", lambda: torch.cat([images, torch.flip(images, dims=(-1,))]))
+    sent = run("client transform", encoder.encode, views, channels)
+    both = run("backbone", embedder.embed_protected, sent)
+    return run("flip fusion", fuse_templates, both.view(2, b, -1))
