@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-DATA   ?=
+# Face photos for the demo: the LFW copy beside the repository (pairs.txt next to images/ adds verification).
+DATA   ?= ../shared/data/lfw/images
 OUT    ?= demo_out
 # OpenMP's default busy-waiting makes 2 torch threads 3-4x slower than 1 when the cores are shared.
 export OMP_WAIT_POLICY ?= PASSIVE

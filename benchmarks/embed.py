@@ -27,7 +27,8 @@ import torch
 from PIL import Image
 
 import partialface
-from partialface.data.crop import bytes_to_unit, image_to_pixels
+from partialface.data.crop import image_to_pixels
+from partialface.data.pixels import pixels_to_faces
 from partialface.evaluation.templates import check_image_values, fuse_templates
 
 LFW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw" / "images"
@@ -57,7 +58,7 @@ def load_batch(files, model, clock: Stopwatch) -> torch.Tensor:
         image = clock.time("read + decode JPEG", decode, path)
         pixels = clock.time("crop", lambda: image_to_pixels(model.crop.apply(image) if model.crop else image))
         faces.append(pixels)
-    faces = clock.time("to [-1,1] + stack", lambda: bytes_to_unit(torch.stack(faces)))
+    faces = clock.time("to [-1,1] + stack", lambda: pixels_to_faces(torch.stack(faces)))
     clock.time("value check", check_image_values, faces, "batch")
     return faces
 

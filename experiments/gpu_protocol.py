@@ -1,6 +1,7 @@
 """The development protocol at GPU budgets, in one timed script for a lent GPU machine.
 
-Every job is an ordinary ``partialface train`` run (configs/*_lfw_dev.yaml with a larger batch, the
+Every job is an ordinary ``partialface train`` run (a row of configs/rows/index.yaml -- the base
+config plus configs/rows/ROW.yaml, as in experiments/dev_protocol.sh -- with a larger batch, the
 faces cached in memory, channels-last mixed precision) followed by ``partialface eval`` on LFW folds
 7-8 (query seed 0, flip templates; ``--per-rank`` for PartialFace). All jobs run at once on the one
 GPU, each in its own process. Jobs of one backbone get the same sample budget, so their encoders
@@ -24,6 +25,9 @@ Outputs in ``--out`` (the run folders go to ``--work``): ``results.json`` (rewri
 job's output) and the MobileFaceNet models as slim inference files ``<job>.pt`` (their crop box is the
 packed images' one; ``experiments/ship_models.py`` restores the original).
 
+Run it from the repository root with the package importable (the project's ``.venv``, ``pip install -e .``
+or ``PYTHONPATH=src``): it combines the row configs with :func:`partialface.training.combine_configs`.
+
 Data: a folder made by ``experiments/pack_lfw_for_device.py`` (crop box [5, 5, 117, 117]), or the LFW
 folder itself with ``--crop 69,69,181,181``. On this CPU, for a smoke test:
     python experiments/gpu_protocol.py --device cpu --out runs/gpu_smoke --budget IR_18=512 \\
@@ -33,7 +37,6 @@ folder itself with ``--crop 69,69,181,181``. On this CPU, for a smoke test:
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
 import json
 import os
@@ -47,6 +50,8 @@ from pathlib import Path
 
 import yaml
 
+from partialface.training import apply_overrides, combine_configs
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -54,7 +59,7 @@ ROOT = Path(__file__).resolve().parents[1]
 class Job:
     name: str
     backbone: str
-    row: str  # rgb, partialface, fixed, pruned, partialface_generated
+    row: str  # a row of configs/rows/index.yaml: rgb, partialface, fixed, pruned, partialface_generated
     all_folds: bool = False
     evaluate: bool = True
     export: bool = False
@@ -70,13 +75,7 @@ JOBS = [
     Job("mfn_partialface_all", "MobileFaceNet", "partialface", all_folds=True, evaluate=False, export=True),
     Job("mfn_rgb_all", "MobileFaceNet", "rgb", all_folds=True, evaluate=False, export=True),
 ]
-ROW_OVERRIDES = {  # the rows of experiments/dev_protocol.sh
-    "rgb": ("configs/rgb_lfw_dev.yaml", {}),
-    "partialface": ("configs/partialface_lfw_dev.yaml", {}),
-    "partialface_generated": ("configs/partialface_lfw_dev.yaml", {"PLAN": {"generate": 2026, "m": 6, "n": 6}}),
-    "fixed": ("configs/partialface_lfw_dev.yaml", {"ENCODER": "fixed", "NUM_AUG": 1}),
-    "pruned": ("configs/partialface_lfw_dev.yaml", {"ENCODER": "pruned", "NUM_AUG": 1}),
-}
+ROWS = ROOT / "configs" / "rows"  # index.yaml: the rows of experiments/dev_protocol.sh, one YAML each
 CALIBRATION_STEPS = 30
 EVAL_RESERVE_S = 80  # evaluation after the last training ends (IR-18 per-rank: 54 ranks x 2 flips)
 SAFETY = 0.75  # share of the fitted time the budgets may use (8 processes time-share one GPU)
@@ -105,20 +104,24 @@ class State:
         print(text, flush=True)
 
 
+def row_index() -> dict:
+    """configs/rows/index.yaml: the base config and every row (its label, whether to evaluate per rank)."""
+    return yaml.safe_load((ROWS / "index.yaml").read_text())
+
+
 def job_config(job: Job, args, budget: int, run: Path, log_every: int = 10) -> Path:
-    base, overrides = ROW_OVERRIDES[job.row]
-    cfg = yaml.safe_load((ROOT / base).read_text())
-    cfg.update(copy.deepcopy(overrides))
+    """``run/config_in.yaml``: the job's row (base config + configs/rows/ROW.yaml) at this budget, device and data."""
     data = Path(args.data).resolve()
-    cfg["DATA_ROOT"] = str(data)
-    cfg["DATASETS"][0]["batch_size"] = args.batch
-    cfg["CROP"] = {"box": [int(v) for v in args.crop.split(",")], "size": 112}
-    cfg["EXCLUDE_PAIRS"] = "" if job.all_folds else str(data / "pairs.txt")
-    cfg["EXCLUDE_FOLDS"] = [] if job.all_folds else [7, 8]
-    cfg.update(
-        BACKBONE_NAME=job.backbone, MAX_SAMPLES=int(budget), DEV_PAIRS="", DEV_IMAGES="", DEVICE=args.device,
-        AMP=True, CHANNELS_LAST=True, CACHE_IMAGES=True, WORKERS=0, THREADS=1, LOG_EVERY=log_every, OUT=str(run),
-    )
+    settings = {
+        "DATA_ROOT": str(data), "DATASETS.0.batch_size": args.batch,
+        "CROP": {"box": [int(v) for v in args.crop.split(",")], "size": 112},
+        "EXCLUDE_PAIRS": "" if job.all_folds else str(data / "pairs.txt"),
+        "EXCLUDE_FOLDS": [] if job.all_folds else [7, 8],
+        "BACKBONE_NAME": job.backbone, "MAX_SAMPLES": int(budget), "DEV_PAIRS": "", "DEV_IMAGES": "",
+        "DEVICE": args.device, "AMP": True, "CHANNELS_LAST": True, "CACHE_IMAGES": True, "WORKERS": 0, "THREADS": 1,
+        "LOG_EVERY": log_every, "OUT": str(run),
+    }
+    cfg = apply_overrides(combine_configs([ROOT / row_index()["base"], ROWS / f"{job.row}.yaml"]), settings)
     run.mkdir(parents=True, exist_ok=True)
     path = run / "config_in.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -204,7 +207,7 @@ def run_job(state: State, args, job: Job, budget: int, deadline: float) -> None:
                    "--pairs", str(Path(args.data) / "pairs.txt"), "--images", str(Path(args.data) / "images"),
                    "--folds", "7,8", "--seed", "0", "--json", str(report), "--device", args.device,
                    "--batch-size", "256", "--threads", "1", "--quiet"]
-        if job.row.startswith("partialface"):
+        if row_index()["rows"][job.row].get("per_rank"):
             command.append("--per-rank")
         code = run_logged(state, job.name, command, deadline, output)
         entry["eval_s"] = round(time.time() - started, 1)

@@ -6,7 +6,8 @@
 Each ``runs/dev_<row>/`` needs ``checkpoint.pt`` and ``eval.json`` (and, where the per-rank spread was
 measured separately, ``eval_per_rank.json``); the speed column is the mean images/s over the rows of its
 ``train_log.csv`` (it depends on what else the machine was running). GPU rows come from the
-``results.json`` of ``experiments/gpu_protocol.py``.
+``results.json`` of ``experiments/gpu_protocol.py``. The rows, their order and names are those of
+``configs/rows/index.yaml``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,10 @@ import json
 import sys
 from pathlib import Path
 
-ROWS = [
-    ("rgb", "RGB baseline (unprotected)"),
-    ("partialface", "PartialFace, published plan (TFace tables)"),
-    ("partialface_generated", "PartialFace, generated plan (seed 2026, m=6, n=6)"),
-    ("fixed", "vanilla: one fixed subset and permutation"),
-    ("pruned", "all 162 high-frequency channels"),
-]
+import yaml
+
+ROW_INDEX = Path(__file__).resolve().parents[1] / "configs" / "rows" / "index.yaml"
+ROWS = yaml.safe_load(ROW_INDEX.read_text())["rows"]  # name -> label, gpu_label (table order)
 
 
 def mean_speed(run: Path) -> float:
@@ -34,7 +32,8 @@ def mean_speed(run: Path) -> float:
 def main(root: Path) -> None:
     print("| encoder | accuracy (%) | TAR@FAR=1e-3 (%) | AUC | samples seen | mean train speed (img/s) |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for row, label in ROWS:
+    for row, names in ROWS.items():
+        label = names["label"]
         run = root / f"dev_{row}"
         if not (run / "eval.json").is_file():
             continue
@@ -54,10 +53,6 @@ def main(root: Path) -> None:
                   f"(genuine pairs {spread['genuine_similarity_mean']:.3f}, impostors {spread['impostor_similarity_mean']:.3f}) | | | | |")
 
 
-GPU_ROWS = {"rgb": "RGB", "partialface": "PartialFace (published plan)", "fixed": "vanilla fixed subset",
-            "pruned": "all 162 high-frequency channels", "partialface_generated": "PartialFace (generated plan)"}
-
-
 def gpu_tables(paths: list[Path]) -> None:
     print("| run | backbone | encoder | samples | accuracy (%) | TAR@FAR=1e-3 (%) | AUC | each rank fixed: mean (min-max) | "
           "same-image cosine across ranks | train s |")
@@ -65,12 +60,12 @@ def gpu_tables(paths: list[Path]) -> None:
     for path in paths:
         results = json.loads(path.read_text())
         jobs = [(k, v) for k, v in results.items() if isinstance(v, dict) and "eval" in v]
-        for name, job in sorted(jobs, key=lambda kv: (kv[1]["backbone"], list(GPU_ROWS).index(kv[1]["row"]))):
+        for name, job in sorted(jobs, key=lambda kv: (kv[1]["backbone"], list(ROWS).index(kv[1]["row"]))):
             report, spread = job["eval"], job.get("per_rank")
             ranks = (f"{100 * spread['rank_accuracy_mean']:.2f} ({100 * spread['rank_accuracy_min']:.2f}-"
                      f"{100 * spread['rank_accuracy_max']:.2f})" if spread else "")
             cosine = f"{spread['template_consistency_mean']:.3f}" if spread else ""
-            print(f"| {path.stem} | {job['backbone']} | {GPU_ROWS[job['row']]} | {job['budget']:,} | "
+            print(f"| {path.stem} | {job['backbone']} | {ROWS[job['row']]['gpu_label']} | {job['budget']:,} | "
                   f"{100 * report['accuracy']:.2f} +- {100 * report['accuracy_std']:.2f} | "
                   f"{100 * report['tar_at_far_1e-3']:.2f} | {report['auc']:.4f} | {ranks} | {cosine} | {job['train_s']:.0f} |")
 

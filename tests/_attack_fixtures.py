@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from partialface.attacks.harness import AttackerFaces, VictimSet, faces_to_uint8, impostor_assignment
+from partialface.attacks.faces import AttackerFaces, VictimSet, faces_to_uint8, impostor_assignment
 from partialface.attacks.judge import JudgeProtocol
 
 

@@ -9,17 +9,20 @@ import numpy as np
 import pytest
 import torch
 
-from partialface.attacks.harness import (
+from partialface.attacks import (
     BUDGET_PRESETS,
     AttackBudget,
     AttackSettings,
     run_attacks,
     train_attacker,
 )
+from partialface.attacks.budget import check_budget_fits
 from partialface.attacks.losses import ReconstructionLoss
 from partialface.attacks.report import GRID_NAME, JSON_NAME, MARKDOWN_NAME, write_privacy_outputs
 from partialface.attacks.threats import DEFAULT_SCENARIOS, Scenario, ThreatModel
+from partialface.attacks.training import config_hash, stable_seed
 from partialface.attacks.unet import ReconstructionUNet
+from partialface.errors import PartialFaceError
 from partialface.plan import ChannelPlan
 
 from ._attack_fixtures import (
@@ -38,6 +41,30 @@ def test_budget_rejects_bad_values() -> None:
         AttackBudget(learning_rate=0.0)
     with pytest.raises(ValueError, match="criterion"):
         AttackSettings(criterion="ground-truth")
+    with pytest.raises(PartialFaceError, match="attack budget depth must be an integer >= 0"):
+        AttackBudget(depth=-1)
+
+
+def test_budget_must_fit_the_faces_and_the_memory() -> None:
+    settings = AttackSettings(scenarios=(Scenario("frequency", "white-box"), Scenario("rgb", "white-box")),
+                              progress=False)
+    needed = check_budget_fits(BUDGET_PRESETS["default"], settings, (112, 112), available=2**40)
+    # the default budget on 192-channel inputs: 0.86 GiB (U-Net, Adam state, activations, 4,000 uint8 faces)
+    assert 2**28 < needed < 2**31
+    with pytest.raises(PartialFaceError, match=r"needs about .* GiB .* 192-channel 112x112 .* has 0\.5 GiB available"):
+        check_budget_fits(BUDGET_PRESETS["default"], settings, (112, 112), available=2**29)
+    with pytest.raises(PartialFaceError, match="30x30 faces allow depth <= 0"):
+        check_budget_fits(dataclasses.replace(TINY, depth=1), settings, (30, 30), available=2**40)
+    with pytest.raises(PartialFaceError, match="depth 5 .* 112x112 faces allow depth <= 3"):
+        run_attacks(synthetic_attacker(size=112), synthetic_victims(3, size=112), settings,
+                    dataclasses.replace(TINY, depth=5))
+
+
+def test_seeds_and_checkpoint_names_keep_their_published_rule() -> None:
+    # the seeds of docs/privacy.* and the names of existing attacker checkpoints depend on these values
+    assert stable_seed(0, "partialface/white-box") == 2177303640
+    assert stable_seed(0, "victims", "partialface") == 3675586654
+    assert config_hash({"a": 1, "b": [2, 3]}) == "fd28b17488e0"
 
 
 def test_every_threat_model_runs_and_reports(tmp_path) -> None:

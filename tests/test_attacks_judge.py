@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from partialface.attacks.harness import BUDGET_PRESETS, AttackSettings, run_attacks
+from partialface.attacks import BUDGET_PRESETS, AttackSettings, run_attacks
 from partialface.attacks.judge import (
     CHIP_SIZE,
     DESCRIPTOR_SIZE,

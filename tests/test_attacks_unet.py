@@ -7,7 +7,7 @@ import torch
 
 from partialface.attacks.losses import ReconstructionLoss, ssim_torch
 from partialface.attacks.quality import ssim_per_image
-from partialface.attacks.unet import ReconstructionUNet
+from partialface.attacks.unet import ReconstructionUNet, estimate_memory_bytes
 
 from ._attack_fixtures import smooth_faces
 
@@ -74,3 +74,29 @@ def test_loss_adds_the_ssim_term() -> None:
     assert with_ssim == pytest.approx(plain + 2.0 * (1 - expected_ssim), rel=1e-5)
     with pytest.raises(ValueError, match="ssim_weight"):
         ReconstructionLoss(-1.0)
+
+
+@pytest.mark.parametrize("in_channels,width,depth,batch,size", [(27, 16, 3, 4, 112), (192, 8, 2, 2, 64), (3, 4, 0, 3, 32)])
+def test_memory_estimate_counts_the_weights_and_bounds_the_saved_activations(in_channels, width, depth, batch,
+                                                                             size) -> None:
+    model = ReconstructionUNet(in_channels, 3, width=width, depth=depth)
+    parameters = sum(p.numel() for p in model.parameters())
+    weights_only = estimate_memory_bytes(in_channels, 3, width, depth, size, size, batch_size=0)
+    assert weights_only == 4 * 4 * parameters  # weights, gradients and two Adam moments, float32
+    saved: dict[int, int] = {}
+    weight_pointers = {p.data_ptr() for p in model.parameters()}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        if tensor.data_ptr() not in weight_pointers:
+            saved[tensor.data_ptr()] = tensor.numel() * tensor.element_size()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(torch.randn(batch, in_channels, size, size))
+    activations = estimate_memory_bytes(in_channels, 3, width, depth, size, size, batch) - weights_only
+    # the estimate holds every tensor autograd keeps and its gradient, and overestimates them by < 60 %
+    assert 2 * sum(saved.values()) <= activations <= 2 * 1.6 * sum(saved.values())
+
+
+def test_memory_estimate_of_absurd_sizes_allocates_nothing() -> None:
+    assert estimate_memory_bytes(192, 3, 16, 99, 112, 112, 16) > 2**100

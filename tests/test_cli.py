@@ -128,3 +128,36 @@ def test_demo_on_real_faces_as_a_process(tmp_path):
     assert all(sheet.name in page for sheet in sheets)
     with Image.open(sheets[0]) as sheet:
         assert sheet.width > 4 * 112 and sheet.height > 224
+
+
+@pytest.mark.parametrize("error", [RuntimeError("internal state lost"), ValueError("a bug, not a user mistake")])
+def test_a_bug_keeps_its_traceback(photos, tmp_path, monkeypatch, error):
+    """Only PartialFaceError is a user's mistake (exit 2, one line); anything else propagates out of main."""
+    import partialface.protect
+
+    def broken(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(partialface.protect, "protect_files", broken)
+    with pytest.raises(type(error), match=str(error)):
+        main(["protect", str(photos), "--out", str(tmp_path / "o")])
+
+
+def test_train_reports_user_errors_in_one_line_and_lets_bugs_through(monkeypatch, capsys):
+    import partialface.training
+    from partialface.errors import PartialFaceError
+
+    def bad_config(paths, overrides):  # train passes the list of config files
+        raise PartialFaceError(f"config {paths[0]!r}: unknown config key 'LRSS'; close matches: LRS")
+
+    monkeypatch.setattr(partialface.training, "load_config", bad_config)
+    assert main(["train", "run.yaml"]) == 2
+    assert capsys.readouterr().err == "partialface train: error: config 'run.yaml': unknown config key 'LRSS'; close matches: LRS\n"
+
+    def broken(paths, overrides):
+        raise KeyError("LR")
+
+    monkeypatch.setattr(partialface.training, "load_config", broken)
+    with pytest.raises(KeyError):
+        main(["train", "run.yaml"])
+

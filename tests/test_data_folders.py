@@ -132,3 +132,22 @@ def test_index_file_errors_name_the_file_and_line(tree: Path, tmp_path: Path) ->
     with pytest.raises(ValueError, match="not under the data root"):
         write_index_file(tmp_path / "out.txt", [(tmp_path / "elsewhere.png", 0)], tree)
     assert not (tmp_path / "out.txt").exists()
+
+
+def test_find_images_is_the_one_definition_of_an_image_file(tmp_path: Path) -> None:
+    from partialface.data import IMAGE_SUFFIXES, find_images
+    from partialface.errors import PartialFaceError
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for name in ("a/one.JPG", "a/b/two.png", "a/notes.txt", "a/.hidden.jpg", "three.webp"):
+        (tmp_path / name).write_bytes(b"")
+    root, files = find_images(tmp_path)
+    assert root == tmp_path
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == ["a/b/two.png", "a/one.JPG", "three.webp"]
+    assert find_images(tmp_path / "a" / "notes.txt") == (tmp_path / "a", [tmp_path / "a" / "notes.txt"])
+    assert ".jpg" in IMAGE_SUFFIXES and ".txt" not in IMAGE_SUFFIXES
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PartialFaceError, match="empty: no images"):
+        find_images(tmp_path / "empty")
+    with pytest.raises(PartialFaceError, match="missing: no such file or folder"):
+        find_images(tmp_path / "missing")

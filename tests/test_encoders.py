@@ -5,12 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
+from partialface.api import load_model
 from partialface.encoders import (
+    ENCODERS,
+    InputEncoder,
     encoder_from_state,
     estimate_frequency_scale,
     get_encoder,
     list_encoders,
+    register_encoder,
 )
+from partialface.errors import PartialFaceError
 from partialface.frequency import to_frequency
 from partialface.plan import ChannelPlan
 
@@ -92,11 +97,120 @@ def test_state_round_trip(faces, name):
 
 
 def test_unknown_encoder_lists_known_ones():
-    with pytest.raises(ValueError, match="partialface"):
+    with pytest.raises(PartialFaceError, match="partialface"):
         get_encoder("dct")
+    with pytest.raises(PartialFaceError, match="unknown encoder 'dct'; known encoders: fixed, frequency"):
+        encoder_from_state({"name": "dct", "plan": None})
     assert list_encoders() == ["fixed", "frequency", "partialface", "pruned", "rgb"]
 
 
 def test_unknown_options_are_rejected():
-    with pytest.raises(ValueError, match="unknown option"):
+    with pytest.raises(PartialFaceError, match="unknown option"):
         get_encoder("partialface", repeats=3)
+    # each encoder declares its own options: a rank index means nothing to PartialFace
+    with pytest.raises(PartialFaceError, match="subset for encoder 'partialface'"):
+        get_encoder("partialface", subset=1)
+    with pytest.raises(PartialFaceError, match="fixed encoder subset must be an integer in 0..5"):
+        get_encoder("fixed", subset=6)
+    # the pipeline's options reach every encoder; those without frequencies or ranks ignore them
+    assert get_encoder("rgb", frequency_scale=torch.ones(192), train_repeats=3).train_repeats == 1
+
+
+class _NegatedFaces(InputEncoder):
+    """A new encoder defined outside the package: the negated face, with a gain option."""
+
+    name = "negated"
+    options = frozenset({"gain"})
+
+    def __init__(self, gain: float):
+        self.gain = gain
+
+    @classmethod
+    def build(cls, plan=None, frequency_scale=None, train_repeats=1, gain=1.0):
+        return cls(gain)
+
+    @classmethod
+    def from_state(cls, state):
+        return cls(state["gain"])
+
+    def channels_for_query(self, batch, generator):
+        return None
+
+    def encode(self, x, channels=None):
+        return -self.gain * x
+
+    def state_dict(self):
+        return {**super().state_dict(), "gain": self.gain}
+
+
+def test_a_newly_registered_encoder_round_trips_through_its_state(faces):
+    register_encoder(_NegatedFaces)
+    try:
+        assert "negated" in list_encoders()
+        enc = get_encoder("negated", gain=2.0)
+        again = encoder_from_state(enc.state_dict())
+        assert isinstance(again, _NegatedFaces) and again.gain == 2.0
+        assert torch.equal(again.encode_query(faces), -2 * faces)
+        with pytest.raises(ValueError, match="already registered"):
+            register_encoder(_NegatedFaces)
+    finally:
+        ENCODERS.unregister("negated")
+    assert "negated" not in list_encoders()
+
+
+def test_states_saved_before_the_encoder_classes_still_load(faces):
+    """State shapes written by earlier versions: fixed sets store their channels, PartialFace its
+    train_repeats (or, older still, nothing beyond plan and scale) and no channels."""
+    plan = ChannelPlan.generate(2)
+    scale = torch.linspace(0.5, 2, 192)
+    channels = plan.channels(1, 1).tolist()
+    fixed = encoder_from_state({"name": "fixed", "plan": plan.to_dict(), "channels": channels,
+                                "frequency_scale": scale.tolist()})
+    assert fixed.fixed_channels.tolist() == channels and torch.equal(fixed.frequency_scale, scale)
+    assert torch.allclose(fixed.encode_query(faces), plan.protect(faces, 1, 1) / scale[channels][:, None, None])
+    pruned = encoder_from_state({"name": "pruned", "plan": plan.to_dict(), "channels": plan.all_channels().tolist(),
+                                 "frequency_scale": [1.0] * 192})
+    assert pruned.out_channels == 162 and pruned.plan == plan
+    everything = encoder_from_state({"name": "frequency", "plan": None, "channels": list(range(192)),
+                                     "frequency_scale": [1.0] * 192})
+    assert everything.plan is None and everything.out_channels == 192
+    old_partialface = {"name": "partialface", "plan": plan.to_dict(), "frequency_scale": scale.tolist()}
+    assert encoder_from_state(old_partialface).train_repeats == 1
+    assert encoder_from_state({**old_partialface, "train_repeats": 3}).train_repeats == 3
+    with pytest.raises(PartialFaceError, match="saved encoder 'fixed' lacks 'channels'"):
+        encoder_from_state({"name": "fixed", "plan": plan.to_dict()})
+
+
+# Templates of the shipped models for three synthetic faces, computed before encoders became registered
+# classes (commit 284caee): per face, the sum of the template, its index-weighted sum and its first four
+# values. A template depends on the restored encoder's plan, scale and rank draw, so any change in how
+# the shipped states are read shows here.
+SHIPPED_TEMPLATES = {
+    "default": (
+        [0.8961678743362427, 0.9416602849960327, 1.388790488243103],
+        [201.9481964111328, 218.2515869140625, 291.05487060546875],
+        [[-0.007204465568065643, 0.0004617807571776211, 0.033334337174892426, 0.006398176774382591],
+         [-0.019478708505630493, 0.025430740788578987, -0.007408340461552143, 0.012054172344505787],
+         [-0.02038111351430416, 0.006967091001570225, 0.018099702894687653, 0.00961952842772007]],
+    ),
+    "rgb-baseline": (
+        [1.451580286026001, 0.5226869583129883, 1.5852789878845215],
+        [188.98724365234375, -145.11538696289062, 215.9440155029297],
+        [[0.012138272635638714, 0.01746579259634018, -0.01702597551047802, 0.08045162260532379],
+         [-0.004804609343409538, 0.07881146669387817, -0.017253411933779716, 0.04446683079004288],
+         [0.020888803526759148, -0.011019177734851837, -0.020777693018317223, 0.020990701392292976]],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_TEMPLATES))
+def test_shipped_models_give_the_templates_they_gave_before(name):
+    model = load_model(name)
+    assert model.encoder.name == ("partialface" if name == "default" else "rgb")
+    faces = torch.rand(3, 3, 112, 112, generator=torch.Generator().manual_seed(2024)) * 2 - 1
+    templates = model.embed(faces, torch.Generator().manual_seed(7))
+    sums, weighted, first = (torch.tensor(values) for values in SHIPPED_TEMPLATES[name])
+    assert templates.shape == (3, 512)
+    assert torch.allclose(templates.sum(dim=1), sums, atol=1e-4)
+    assert torch.allclose((templates * torch.arange(512)).sum(dim=1), weighted, rtol=1e-4, atol=1e-3)
+    assert torch.allclose(templates[:, :4], first, atol=1e-5)

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -103,3 +104,70 @@ def test_shipping_a_gpu_job_maps_the_crop_back_and_writes_its_card(tmp_path: Pat
     with pytest.raises(SystemExit, match="no evaluated twin 'mfn_partialface'"):
         ship.main(["--gpu", str(tmp_path / "results.json"), "--models", str(models), "--weights-dir", str(tmp_path),
                    "mfn_partialface_all:x"])
+
+
+# ------------------------------------------------------------------ the rows come from configs/rows
+ROW_INDEX = yaml.safe_load((REPO / "configs" / "rows" / "index.yaml").read_text())
+
+
+def test_dev_protocol_trains_each_row_from_its_config_file(tmp_path: Path) -> None:
+    from partialface.train import build_parser
+
+    log = tmp_path / "commands.txt"
+    python = tmp_path / "python"  # runs Python, but only records `-m partialface ...` commands
+    python.write_text(f'#!/bin/sh\nif [ "$1" = -m ]; then printf "%s\\n" "$@" "@@" >> "{log}"; exit 0; fi\n'
+                      f'exec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    env = {**os.environ, "PY": str(python), "OUT": str(tmp_path / "runs"), "BUDGET": "1000"}
+    subprocess.run(["bash", str(REPO / "experiments" / "dev_protocol.sh")], env=env, check=True, capture_output=True)
+    commands = [c.strip("\n").split("\n") for c in log.read_text().split("@@\n") if c.strip()]
+    trains = [c[3:] for c in commands if c[:3] == ["-m", "partialface", "train"]]
+    evals = [c[3:] for c in commands if c[:3] == ["-m", "partialface", "eval"]]
+    assert len(trains) == len(evals) == len(ROW_INDEX["rows"])
+    for (name, row), argv, evaluation in zip(ROW_INDEX["rows"].items(), trains, evals):
+        args = build_parser().parse_intermixed_args(argv)
+        assert args.configs == [ROW_INDEX["base"], f"configs/rows/{name}.yaml"]
+        cfg = load_config([REPO / p for p in args.configs], args.overrides)
+        assert cfg == load_config([REPO / ROW_INDEX["base"], REPO / "configs" / "rows" / f"{name}.yaml"], args.overrides)
+        assert (cfg["MAX_SAMPLES"], cfg["BACKBONE_NAME"], cfg["OUT"]) == (1000, "mobilefacenet_fast", str(tmp_path / "runs" / f"dev_{name}"))
+        assert ("--per-rank" in evaluation) == bool(row.get("per_rank"))
+    unknown = subprocess.run(["bash", str(REPO / "experiments" / "dev_protocol.sh"), "jpeg"], env=env, capture_output=True, text=True)
+    assert unknown.returncode == 2 and "unknown row jpeg (rgb, partialface, partialface_generated, fixed, pruned)" in unknown.stderr
+
+
+def test_gpu_protocol_reads_its_rows_from_configs(tmp_path: Path) -> None:
+    protocol = _script("gpu_protocol")
+    assert not hasattr(protocol, "ROW_OVERRIDES")
+    rows = tmp_path / "rows"
+    shutil.copytree(REPO / "configs" / "rows", rows)
+    (rows / "fixed.yaml").write_text("ENCODER: fixed\nNUM_AUG: 2\nENCODER_OPTIONS: {subset: 1}\n")
+    protocol.ROWS = rows
+    args = protocol.argparse.Namespace(data=str(tmp_path / "lfw"), batch=64, crop="5,5,117,117", device="cpu")
+    job = next(j for j in protocol.JOBS if j.row == "fixed")
+    cfg = resolve_config(yaml.safe_load(protocol.job_config(job, args, 5000, tmp_path / "run").read_text()))
+    assert (cfg["ENCODER"], cfg["NUM_AUG"], cfg["ENCODER_OPTIONS"]) == ("fixed", 2, {"subset": 1})
+    assert cfg["DATASETS"][0] == {"name": "images", "batch_size": 64, "weight": 1.0, "scale": 32.0, "margin": 0.35}
+
+
+def test_results_tables_name_and_order_the_rows_of_the_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import partialface.training
+
+    table = _script("results_table")
+    report = {"accuracy": 0.8, "accuracy_std": 0.01, "tar_at_far_1e-3": 0.3, "auc": 0.9}
+    for name in ("pruned", "rgb"):
+        run = tmp_path / f"dev_{name}"
+        run.mkdir()
+        (run / "eval.json").write_text(json.dumps(report))
+        (run / "train_log.csv").write_text("step,images_per_second\n10,4.0\n20,6.0\n")
+    monkeypatch.setattr(partialface.training, "load_checkpoint", lambda path: {"samples_seen": 40000})
+    table.main(tmp_path)
+    lines = capsys.readouterr().out.splitlines()[2:]
+    assert [line.split(" | ")[0] for line in lines] == [f"| {ROW_INDEX['rows'][r]['label']}" for r in ("rgb", "pruned")]
+    assert lines[0].endswith("| 40,000 | 5.0 |")
+    jobs = {f"job_{row}": {"backbone": "IR_18", "row": row, "budget": 1000, "train_s": 1.0, "eval": report}
+            for row in ("fixed", "rgb", "partialface")}
+    (tmp_path / "run.json").write_text(json.dumps(jobs))
+    table.gpu_tables([tmp_path / "run.json"])
+    lines = capsys.readouterr().out.splitlines()[2:]
+    assert [line.split(" | ")[2] for line in lines] == [ROW_INDEX["rows"][r]["gpu_label"] for r in ("rgb", "partialface", "fixed")]

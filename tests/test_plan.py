@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 import json
 
+import numpy as np
 import pytest
 import torch
 
+from partialface.errors import PartialFaceError
 from partialface.frequency import to_frequency
 from partialface.plan import ChannelPlan
 
@@ -158,3 +160,13 @@ def test_rank_out_of_range():
         plan.channels(torch.tensor([0]), torch.tensor([3]))
     with pytest.raises(ValueError, match="cannot split"):
         ChannelPlan.generate(0, m=7)
+
+
+def test_plan_indices_must_be_integers():
+    plan = ChannelPlan.tface()
+    for subset, permutation in [(31.5, 0), (1.0, 0), (0, True), (torch.tensor([1.5]), 0), (torch.tensor([0]), 0.5)]:
+        with pytest.raises(PartialFaceError, match="subset|permutation"):
+            plan.channels(subset, permutation)
+    assert plan.channels(np.int64(2), 1).tolist() == plan.channels(2, 1).tolist()
+    with pytest.raises(PartialFaceError, match="subset index must be an integer"):
+        ChannelPlan(plan.pruned, [[*plan.subsets[0][:-1], 40.5], *plan.subsets[1:]], plan.permutations)

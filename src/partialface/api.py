@@ -17,8 +17,10 @@ from pathlib import Path
 
 import torch
 
+from .checks import check_finite
 from .data import CropSpec, load_face
 from .encoders import InputEncoder, encoder_from_state
+from .errors import PartialFaceError
 from .models import get_model
 
 __all__ = ["FaceModel", "load_model", "shipped_models", "WEIGHTS_DIR"]
@@ -50,16 +52,21 @@ class FaceModel:
     @torch.no_grad()
     def protect(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """The client step: RGB faces (B,3,H,W) in [-1,1] -> what is sent (one random rank per face)."""
-        return self.encoder.encode_query(images.to(self.device), generator)
+        return self.encoder.encode_query(self._check_faces(images).to(self.device), generator)
 
     @torch.no_grad()
     def embed_protected(self, sent: torch.Tensor) -> torch.Tensor:
-        """The server step: sent tensors (B,C,H,W) -> L2-normalised templates (B,D)."""
+        """The server step: sent tensors (B,C,H,W) -> L2-normalised templates (B,D).
+
+        NaN or infinite inputs are refused: the backbone would turn them into a NaN template that
+        matches nothing and, stored, poisons every later comparison.
+        """
+        expected = f"(B,{self.encoder.out_channels},H,W) protected inputs for encoder {self.encoder.name!r}"
+        if not isinstance(sent, torch.Tensor):
+            raise PartialFaceError(f"expected {expected} as a torch.Tensor, got {type(sent).__name__}")
         if sent.dim() != 4 or sent.shape[1] != self.encoder.out_channels:
-            raise ValueError(
-                f"expected (B,{self.encoder.out_channels},H,W) protected inputs for encoder "
-                f"{self.encoder.name!r}, got {tuple(sent.shape)}"
-            )
+            raise PartialFaceError(f"expected {expected}, got {tuple(sent.shape)}")
+        check_finite("protected inputs", sent)
         self.backbone.eval()
         out = self.backbone(sent.to(self.device, torch.float32))
         return torch.nn.functional.normalize(out.float(), dim=1)
@@ -68,6 +75,22 @@ class FaceModel:
     def embed(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """RGB faces (B,3,H,W) in [-1,1] -> L2-normalised templates (B,D), protected on the way in."""
         return self.embed_protected(self.protect(images, generator))
+
+    def _check_faces(self, images: torch.Tensor) -> torch.Tensor:
+        """``images`` if it is a finite float (B,3,S,S) tensor, S the crop size of the training faces."""
+        size = f"{self.crop.size},{self.crop.size}" if self.crop else "H,W"
+        expected = f"faces as a float (B,3,{size}) torch.Tensor in [-1,1]"
+        if not isinstance(images, torch.Tensor):
+            hint = " (torch.from_numpy converts an array)" if type(images).__module__ == "numpy" else ""
+            raise PartialFaceError(f"expected {expected}, got {type(images).__name__}{hint}")
+        wrong_size = self.crop is not None and tuple(images.shape[2:]) != (self.crop.size, self.crop.size)
+        if images.dim() != 4 or images.shape[1] != 3 or wrong_size:
+            raise PartialFaceError(f"expected {expected}, got shape {tuple(images.shape)}")
+        if not images.is_floating_point():
+            raise PartialFaceError(
+                f"expected {expected}, got {images.dtype} (partialface.data.pixels_to_faces converts uint8 pixels)"
+            )
+        return check_finite("faces", images)
 
     def embed_fn(self):
         """``(images, generator) -> templates``: the callable the verification pipeline takes."""
@@ -82,7 +105,7 @@ def _resolve(path_or_name: str | os.PathLike) -> Path:
     if path.is_file():
         return path
     names = ", ".join(shipped) or "none shipped in this build"
-    raise ValueError(f"{path_or_name}: no such model file, and not a shipped model name (shipped: {names})")
+    raise PartialFaceError(f"{path_or_name}: no such model file, and not a shipped model name (shipped: {names})")
 
 
 def load_model(path_or_name: str | os.PathLike, device: str | torch.device = "cpu") -> FaceModel:

@@ -47,6 +47,8 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "export_model",
+    "save_torch_state",
+    "load_torch_state",
 ]
 
 CHECKPOINT_FORMAT = "partialface.checkpoint/1"
@@ -54,14 +56,31 @@ INFERENCE_KEYS = ("format", "model", "encoder", "crop", "epoch", "step", "sample
 TRAINING_KEYS = INFERENCE_KEYS + ("head", "optimizer", "scheduler", "rng")
 
 
+def save_torch_state(path: str | os.PathLike[str], state: Mapping[str, Any]) -> Path:
+    """``torch.save`` of ``state`` written atomically: an interrupted save never leaves a half-written file
+    where a resumable one was. Used for training checkpoints and attacker checkpoints alike."""
+    path = Path(path)
+    with atomic_write(path, "wb") as handle:
+        torch.save(dict(state), handle)
+    return path
+
+
+def load_torch_state(
+    path: str | os.PathLike[str], what: str = "checkpoint", map_location: str | torch.device = "cpu"
+) -> Any:
+    """``torch.load(..., weights_only=True)`` of ``path``; a damaged or foreign file raises
+    :class:`PartialFaceError` naming ``what`` and the file instead of one of torch's many error types."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises many types for corrupt or foreign files
+        raise PartialFaceError(f"cannot read {what} {os.fspath(path)!r}: {type(err).__name__}: {err}") from err
+
+
 def save_checkpoint(path: str | os.PathLike[str], checkpoint: Mapping[str, Any]) -> Path:
     """Write ``checkpoint`` atomically (temporary sibling file, fsync, ``os.replace``)."""
     if checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise PartialFaceError(f"checkpoint format must be {CHECKPOINT_FORMAT!r}, got {checkpoint.get('format')!r}")
-    path = Path(path)
-    with atomic_write(path, "wb") as handle:
-        torch.save(dict(checkpoint), handle)
-    return path
+    return save_torch_state(path, checkpoint)
 
 
 def _check_module_entry(entry: Any, key: str, source: str) -> None:
@@ -95,10 +114,7 @@ def load_checkpoint(
     source = os.fspath(path)
     if not Path(path).is_file():
         raise PartialFaceError(f"checkpoint {source!r} does not exist")
-    try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises many types for corrupt or foreign files
-        raise PartialFaceError(f"cannot read checkpoint {source!r}: {type(err).__name__}: {err}") from err
+    data = load_torch_state(path, "checkpoint", map_location)
     if not isinstance(data, dict) or "format" not in data:
         raise PartialFaceError(f"{source!r} is not a partialface checkpoint (no 'format' entry)")
     if data["format"] != CHECKPOINT_FORMAT:

@@ -7,10 +7,12 @@
     partialface train CONFIG [--set KEY=VALUE ...]
     partialface eval --model CKPT --pairs PAIRS --images DIR [--json OUT] [--seed N]
     partialface attack ...
+    partialface align SRC OUT [--detector hog+cnn] [--frame 250] [--workers N]
     partialface export MODEL --onnx OUT.onnx [--client-onnx CLIENT.onnx]
 
-Errors in the input (a missing file, an invalid plan, a bad image) print one line naming the problem
-and exit with status 2.
+Errors in the input (a missing file, an invalid plan, a bad image: :class:`~partialface.errors.PartialFaceError`)
+print one line naming the problem and exit with status 2, as argparse does for bad arguments. Any other
+exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import argparse
 import json
 import sys
 from typing import Sequence
+
+from .errors import PartialFaceError
 
 __all__ = ["main", "build_parser"]
 
@@ -51,7 +55,7 @@ def _cmd_protect(args) -> int:
             crop = model.crop
     plan = ChannelPlan.load(args.plan) if args.plan else None
     if plan is not None and encoder is not None and plan != encoder.plan:
-        raise ValueError(f"--plan {args.plan} differs from the plan of --model {args.model}")
+        raise PartialFaceError(f"--plan {args.plan} differs from the plan of --model {args.model}")
     written = protect_files(args.source, args.out, plan=plan, seed=args.seed, crop=crop, encoder=encoder,
                             previews=not args.no_preview)
     print(f"wrote {len(written)} protected faces (.npz{' + .png previews' if not args.no_preview else ''}) to {args.out}")
@@ -79,15 +83,22 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_eval(args) -> int:
+    from .api import load_model
     from .evaluation.cli import run_eval
 
-    return run_eval(args) or 0
+    return run_eval(args, load_model) or 0
 
 
 def _cmd_attack(args) -> int:
     from .attacks.cli import run_attack_cli
 
     return run_attack_cli(args) or 0
+
+
+def _cmd_align(args) -> int:
+    from .alignment.cli import run_align
+
+    return run_align(args)
 
 
 def _cmd_export(args) -> int:
@@ -122,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("demo", help="protect a handful of real faces and write preview sheets")
-    p.add_argument("--data", help="folder of face photos (default: ../shared/data/lfw/images when present)")
+    p.add_argument("--data", help="folder of face photos, e.g. LFW's images/ with pairs.txt beside it (make demo passes one)")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--count", type=int, default=6)
     p.add_argument("--seed", type=int, default=0)
@@ -143,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_attack_arguments(p)
     p.set_defaults(func=_cmd_attack)
 
+    from .alignment.cli import add_align_arguments
+
+    p = sub.add_parser("align", help="detect and align every face photo of an identity-folder dataset")
+    add_align_arguments(p)
+    p.set_defaults(func=_cmd_align)
+
     from .export.cli import add_export_arguments
 
     p = sub.add_parser("export", help="export a model's network and client transform to ONNX, checked in onnxruntime")
@@ -161,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except ValueError as err:
+    except PartialFaceError as err:
         print(f"partialface {args.command}: error: {err}", file=sys.stderr)
         return 2
 

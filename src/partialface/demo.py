@@ -3,11 +3,13 @@
 1. A handful of faces (one per person, seeded) are protected with the default model's plan; a preview
    sheet per face shows the original, what an eavesdropper could view, and the sent channels.
 2. The shipped default PartialFace model verifies LFW folds 7-8 (the development protocol's
-   evaluation folds, whose people it never saw) from protected queries: one random rank per image.
+   evaluation folds) from protected queries: one random rank per image. The report says, from the
+   model card, whether the model saw those people in training and what it scores on unseen ones.
 3. ``report.html`` gathers the sheets, the ROC curve and the numbers.
 
-Faces come from ``--data`` (default: the shared LFW copy at ``../shared/data/lfw/images`` when it is
-there); verification needs ``pairs.txt`` next to that ``images`` folder.
+Faces come from the folder given as ``data`` (``--data``; ``make demo`` passes the LFW copy beside the
+repository, ``DATA ?= ../shared/data/lfw/images`` in the Makefile); verification needs ``pairs.txt`` next
+to that ``images`` folder. The library assumes no location of its own.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ import random
 from pathlib import Path
 
 from .atomic import atomic_write
-from .data import DEFAULT_CROP
+from .data import DEFAULT_CROP, image_files
 from .plan import ChannelPlan
-from .protect import IMAGE_SUFFIXES, protect_files
+from .protect import protect_files
 
-__all__ = ["default_face_folder", "pick_faces", "run_demo", "NO_FACES_HELP", "DEMO_FOLDS"]
+__all__ = ["pick_faces", "run_demo", "NO_FACES_HELP", "DEMO_FOLDS"]
 
 DEMO_FOLDS = [7, 8]
 
@@ -35,26 +37,16 @@ University of Massachusetts' "Labeled Faces in the Wild" page; unpack it so that
 Name/Name_0001.jpg folders (and its pairs.txt beside them for the verification step)."""
 
 
-def default_face_folder() -> Path | None:
-    """``../shared/data/lfw/images`` next to the repository (or the working folder), when present."""
-    here = Path(__file__).resolve()
-    for base in (Path.cwd(), *here.parents):
-        candidate = base.parent / "shared" / "data" / "lfw" / "images"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
 def pick_faces(folder: Path, count: int, seed: int = 0) -> list[Path]:
     """Up to ``count`` photos, at most one per sub-folder (person), chosen with ``seed``."""
     people = sorted(p for p in folder.iterdir() if p.is_dir())
     rng = random.Random(seed)
     if not people:  # a flat folder of photos
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = image_files(folder)
         return rng.sample(files, min(count, len(files)))
     chosen = []
     for person in rng.sample(people, len(people)):
-        photos = sorted(p for p in person.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        photos = image_files(person)
         if photos:
             chosen.append(photos[0])
         if len(chosen) == count:
@@ -71,7 +63,7 @@ def _load_default_model():
 
 
 def _verify(model, pairs_path: Path, images: Path, out: Path, seed: int) -> dict:
-    from .evaluation.cli import evaluate_model_on_pairs
+    from .evaluation.protocol import evaluate_model_on_pairs
     from .evaluation.metrics import plot_roc
 
     report, scores, issame = evaluate_model_on_pairs(model, str(pairs_path), str(images), DEMO_FOLDS, seed=seed)
@@ -128,7 +120,11 @@ def _write_html(out: Path, sheets: list[Path], report: dict | None, model, note:
 
 def run_demo(data: str | os.PathLike | None, out: str | os.PathLike, count: int = 6, seed: int = 0,
              verify: bool = True) -> Path:
-    folder = Path(data) if data else default_face_folder()
+    """Protect ``count`` faces of ``data`` into ``out``, verify folds 7-8 when possible; the report's path.
+
+    Exits (SystemExit with how to get faces) when ``data`` is missing or holds no photo.
+    """
+    folder = Path(data) if data else None
     if folder is None or not folder.is_dir():
         where = f" (looked for {folder})" if folder else ""
         raise SystemExit(f"partialface demo: {NO_FACES_HELP}{where}")

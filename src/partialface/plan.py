@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import math
+import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ from typing import Sequence
 import torch
 
 from .atomic import atomic_write
+from .checks import check_int
+from .errors import PartialFaceError
 from .frequency import BLOCK, CHANNELS_PER_COLOUR, to_frequency
 
 __all__ = ["ChannelPlan", "TFACE_PRUNED", "low_frequency_channels"]
@@ -63,9 +66,11 @@ class ChannelPlan:
     permutations: tuple[tuple[int, ...], ...]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "pruned", tuple(int(c) for c in self.pruned))
-        object.__setattr__(self, "subsets", tuple(tuple(int(i) for i in row) for row in self.subsets))
-        object.__setattr__(self, "permutations", tuple(tuple(int(i) for i in row) for row in self.permutations))
+        object.__setattr__(self, "pruned", tuple(_index("pruned channel", c) for c in self.pruned))
+        object.__setattr__(self, "subsets", tuple(tuple(_index("subset index", i) for i in row) for row in self.subsets))
+        object.__setattr__(
+            self, "permutations", tuple(tuple(_index("permutation index", i) for i in row) for row in self.permutations)
+        )
         self._validate()
 
     # ----------------------------------------------------------------- construction
@@ -82,13 +87,14 @@ class ChannelPlan:
 
         The first permutation is the identity (as in TFace); the others are distinct random ones.
         """
+        seed, m, n = check_int("seed", seed), check_int("m", m, low=1), check_int("n", n, low=1)
         kept = CHANNELS_PER_COLOUR - len(set(pruned))
-        if m < 1 or kept % m:
-            raise ValueError(f"cannot split {kept} kept channels into m={m} equal subsets")
+        if kept % m:
+            raise PartialFaceError(f"cannot split {kept} kept channels into m={m} equal subsets")
         s = kept // m
-        if n < 1 or n > math.factorial(s):
-            raise ValueError(f"n={n} permutations requested but s={s} channels have only {math.factorial(s)}")
-        g = torch.Generator().manual_seed(int(seed))
+        if n > math.factorial(s):
+            raise PartialFaceError(f"n={n} permutations requested but s={s} channels have only {math.factorial(s)}")
+        g = torch.Generator().manual_seed(seed)
         order = torch.randperm(kept, generator=g).tolist()
         subsets = [order[i * s : (i + 1) * s] for i in range(m)]
         perms = [tuple(range(s))]
@@ -130,18 +136,20 @@ class ChannelPlan:
     def channels(self, subset, permutation) -> torch.Tensor:
         """Indices into the 192 frequency channels that a rank sends, in the order it sends them.
 
-        ``subset`` and ``permutation`` are ints (returns (3s,)) or per-sample LongTensors (returns (B,3s)):
+        ``subset`` and ``permutation`` are ints (returns (3s,)) or per-sample integer tensors (returns
+        (B,3s)); a float or boolean index is an error, never truncated:
         ``out[c*s + j] = c*64 + kept[subsets[subset][permutations[permutation][j]]]``.
         """
         table = self._channel_table()  # (m, n, 3s)
         if isinstance(subset, torch.Tensor) or isinstance(permutation, torch.Tensor):
-            sub = torch.as_tensor(subset, dtype=torch.long).cpu()
-            per = torch.as_tensor(permutation, dtype=torch.long).cpu()
+            sub = _index_tensor("subset", subset)
+            per = _index_tensor("permutation", permutation)
             sub, per = torch.broadcast_tensors(sub.reshape(-1), per.reshape(-1))
             self._check_rank(sub, per)
             return table[sub, per]
-        self._check_rank(torch.tensor([int(subset)]), torch.tensor([int(permutation)]))
-        return table[int(subset), int(permutation)]
+        subset = _index("subset", subset, self.m - 1)
+        permutation = _index("permutation", permutation, self.n - 1)
+        return table[subset, permutation]
 
     def all_channels(self) -> torch.Tensor:
         """Indices (into 0..191) of all 3 * (64 - len(pruned)) kept channels, colour-major, ascending."""
@@ -153,7 +161,7 @@ class ChannelPlan:
         idx = self.channels(subset, permutation)
         if idx.dim() == 2 and idx.shape[0] != x.shape[0]:
             if idx.shape[0] != 1:
-                raise ValueError(f"{idx.shape[0]} ranks given for a batch of {x.shape[0]} faces")
+                raise PartialFaceError(f"{idx.shape[0]} ranks given for a batch of {x.shape[0]} faces")
             idx = idx[0]
         return to_frequency(x, idx, out=out)
 
@@ -166,7 +174,7 @@ class ChannelPlan:
         labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
         combos = torch.tensor(list(itertools.combinations(range(self.m), max(1, self.m // 2))), device=labels.device)
         if labels.numel() and int(labels.min()) < 0:
-            raise ValueError(f"labels must be non-negative, got {int(labels.min())}")
+            raise PartialFaceError(f"labels must be non-negative, got {int(labels.min())}")
         return combos[labels % len(combos)]
 
     def sample_training_ranks(
@@ -204,17 +212,17 @@ class ChannelPlan:
     @classmethod
     def from_dict(cls, data: dict, source: str = "plan") -> "ChannelPlan":
         if not isinstance(data, dict):
-            raise ValueError(f"{source}: a channel plan must be a JSON object, got {type(data).__name__}")
+            raise PartialFaceError(f"{source}: a channel plan must be a JSON object, got {type(data).__name__}")
         missing = [k for k in ("pruned", "subsets", "permutations") if k not in data]
         if missing:
-            raise ValueError(f"{source}: channel plan lacks {', '.join(missing)}")
+            raise PartialFaceError(f"{source}: channel plan lacks {', '.join(missing)}")
         try:
             plan = cls(data["pruned"], data["subsets"], data["permutations"])
         except (TypeError, ValueError) as err:
-            raise ValueError(f"{source}: invalid channel plan: {err}") from err
+            raise PartialFaceError(f"{source}: invalid channel plan: {err}") from err
         stored = data.get("fingerprint")
         if stored is not None and stored != plan.fingerprint:
-            raise ValueError(f"{source}: fingerprint {stored} does not match the tables ({plan.fingerprint})")
+            raise PartialFaceError(f"{source}: fingerprint {stored} does not match the tables ({plan.fingerprint})")
         return plan
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -231,9 +239,9 @@ class ChannelPlan:
         try:
             data = json.loads(path.read_text())
         except OSError as err:
-            raise ValueError(f"{path}: cannot read channel plan: {err}") from err
+            raise PartialFaceError(f"{path}: cannot read channel plan: {err}") from err
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON: {err}") from err
+            raise PartialFaceError(f"{path}: not valid JSON: {err}") from err
         return cls.from_dict(data, source=str(path))
 
     @property
@@ -249,33 +257,33 @@ class ChannelPlan:
     def _validate(self) -> None:
         pruned = self.pruned
         if len(set(pruned)) != len(pruned):
-            raise ValueError(f"pruned channels repeat: {list(pruned)}")
+            raise PartialFaceError(f"pruned channels repeat: {list(pruned)}")
         bad = [c for c in pruned if not 0 <= c < CHANNELS_PER_COLOUR]
         if bad:
-            raise ValueError(f"pruned channels must lie in 0..{CHANNELS_PER_COLOUR - 1}, got {bad}")
+            raise PartialFaceError(f"pruned channels must lie in 0..{CHANNELS_PER_COLOUR - 1}, got {bad}")
         kept = CHANNELS_PER_COLOUR - len(pruned)
         if not self.subsets:
-            raise ValueError("a plan needs at least one subset")
+            raise PartialFaceError("a plan needs at least one subset")
         s = len(self.subsets[0])
         if s == 0 or any(len(r) != s for r in self.subsets):
-            raise ValueError(f"subsets must all have the same, non-zero size, got sizes {[len(r) for r in self.subsets]}")
+            raise PartialFaceError(f"subsets must all have the same, non-zero size, got sizes {[len(r) for r in self.subsets]}")
         flat = [i for r in self.subsets for i in r]
         out_of_range = sorted({i for i in flat if not 0 <= i < kept})
         if out_of_range:
-            raise ValueError(f"subset indices must lie in 0..{kept - 1} (indices into the kept channels), got {out_of_range}")
+            raise PartialFaceError(f"subset indices must lie in 0..{kept - 1} (indices into the kept channels), got {out_of_range}")
         if len(set(flat)) != len(flat):
             repeated = sorted({i for i in flat if flat.count(i) > 1})
-            raise ValueError(f"subsets must be disjoint; indices in more than one subset: {repeated}")
+            raise PartialFaceError(f"subsets must be disjoint; indices in more than one subset: {repeated}")
         if len(flat) != kept:
             missing = sorted(set(range(kept)) - set(flat))
-            raise ValueError(f"subsets must cover all {kept} kept channels; missing: {missing}")
+            raise PartialFaceError(f"subsets must cover all {kept} kept channels; missing: {missing}")
         if not self.permutations:
-            raise ValueError("a plan needs at least one permutation")
+            raise PartialFaceError("a plan needs at least one permutation")
         for k, p in enumerate(self.permutations):
             if sorted(p) != list(range(s)):
-                raise ValueError(f"permutation {k} is not a permutation of 0..{s - 1}: {list(p)}")
+                raise PartialFaceError(f"permutation {k} is not a permutation of 0..{s - 1}: {list(p)}")
         if len(set(self.permutations)) != len(self.permutations):
-            raise ValueError("permutations repeat")
+            raise PartialFaceError("permutations repeat")
 
     def _channel_table(self) -> torch.Tensor:
         cached = self.__dict__.get("_table")
@@ -292,7 +300,21 @@ class ChannelPlan:
         if subset.numel() == 0:
             return
         if int(subset.min()) < 0 or int(subset.max()) >= self.m:
-            raise ValueError(f"subset must lie in 0..{self.m - 1}, got {subset.tolist()}")
+            raise PartialFaceError(f"subset must lie in 0..{self.m - 1}, got {subset.tolist()}")
         if int(permutation.min()) < 0 or int(permutation.max()) >= self.n:
-            raise ValueError(f"permutation must lie in 0..{self.n - 1}, got {permutation.tolist()}")
+            raise PartialFaceError(f"permutation must lie in 0..{self.n - 1}, got {permutation.tolist()}")
 
+
+def _index(name: str, value, high: int | None = None) -> int:
+    """A table index as a plain int in ``0..high``: Python or NumPy integers only (31.5 and True are refused)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = int(value)  # NumPy integers, e.g. from a loaded array
+    return check_int(name, value, 0, high)
+
+
+def _index_tensor(name: str, value) -> torch.Tensor:
+    """Rank indices as a CPU LongTensor; floats and booleans are refused, not truncated (31.5 is no index)."""
+    tensor = torch.as_tensor(value)
+    if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
+        raise PartialFaceError(f"{name} must hold integers, got {tensor.dtype}")
+    return tensor.to(device="cpu", dtype=torch.long)

@@ -11,31 +11,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
 import torch
 from tqdm import tqdm
 
-from .data import DEFAULT_CROP, CropSpec, load_face
+from .data import DEFAULT_CROP, CropSpec, find_images, load_face
 from .encoders import InputEncoder, PartialFaceEncoder
+from .errors import PartialFaceError
 from .plan import ChannelPlan
 from .preview import preview_sheet, save_png
 from .protected import save_protected, scale_fingerprint
 
-__all__ = ["IMAGE_SUFFIXES", "find_images", "protect_files", "protect_faces"]
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
-
-def find_images(path: str | os.PathLike) -> tuple[Path, list[Path]]:
-    """(root, images): the file itself, or every image below a folder (sorted)."""
-    path = Path(path)
-    if path.is_file():
-        return path.parent, [path]
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        if not files:
-            raise ValueError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) found in this folder")
-        return path, files
-    raise ValueError(f"{path}: no such file or folder")
+__all__ = ["protect_files", "protect_faces"]
 
 
 @torch.no_grad()
@@ -67,7 +54,7 @@ def protect_files(
     root, files = find_images(source)
     encoder = encoder or PartialFaceEncoder(plan or ChannelPlan.tface())
     if encoder.plan is None:
-        raise ValueError(f"encoder {encoder.name!r} has no channel plan: nothing to protect with")
+        raise PartialFaceError(f"encoder {encoder.name!r} has no channel plan: nothing to protect with")
     plan_id, scale_id = encoder.plan.fingerprint, scale_fingerprint(getattr(encoder, "frequency_scale", None))
     generator = torch.Generator().manual_seed(int(seed))
     out_dir = Path(out_dir)

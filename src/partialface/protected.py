@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .atomic import atomic_write
+from .errors import PartialFaceError
 
 __all__ = ["ProtectedFace", "save_protected", "load_protected", "scale_fingerprint", "FORMAT"]
 
@@ -54,8 +55,9 @@ class ProtectedFace:
 
 def save_protected(path: str | os.PathLike, channels: torch.Tensor, plan: str, scale: str = "none", crop: dict | None = None) -> Path:
     """Write one protected face atomically."""
-    if channels.dim() != 3:
-        raise ValueError(f"a protected face must be (C,H,W), got {tuple(channels.shape)}")
+    if not isinstance(channels, torch.Tensor) or channels.dim() != 3:
+        shape = tuple(channels.shape) if isinstance(channels, torch.Tensor) else type(channels).__name__
+        raise PartialFaceError(f"a protected face must be a (C,H,W) torch.Tensor, got {shape}")
     path = Path(path)
     buf = io.BytesIO()
     np.savez_compressed(
@@ -78,13 +80,13 @@ def load_protected(path: str | os.PathLike) -> ProtectedFace:
         with np.load(path, allow_pickle=False) as data:
             fields = {k: data[k] for k in data.files}
     except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: not a protected-face file: {err}") from err
+        raise PartialFaceError(f"{path}: not a protected-face file: {err}") from err
     if str(fields.get("format", "")) != FORMAT:
-        raise ValueError(f"{path}: format is {str(fields.get('format', 'missing'))!r}, expected {FORMAT!r}")
+        raise PartialFaceError(f"{path}: format is {str(fields.get('format', 'missing'))!r}, expected {FORMAT!r}")
     missing = [k for k in ("channels", "plan", "scale", "crop") if k not in fields]
     if missing:
-        raise ValueError(f"{path}: lacks {', '.join(missing)}")
+        raise PartialFaceError(f"{path}: lacks {', '.join(missing)}")
     channels = torch.from_numpy(np.array(fields["channels"], dtype=np.float32))
     if channels.dim() != 3 or not bool(torch.isfinite(channels).all()):
-        raise ValueError(f"{path}: channels must be a finite (C,H,W) array, got shape {tuple(channels.shape)}")
+        raise PartialFaceError(f"{path}: channels must be a finite (C,H,W) array, got shape {tuple(channels.shape)}")
     return ProtectedFace(channels, str(fields["plan"]), str(fields["scale"]), json.loads(str(fields["crop"])))

@@ -2,23 +2,37 @@
 
 ``add_attack_arguments(parser)`` adds the options to an argparse parser; ``run_attack_cli(args)`` runs
 the attacks on LFW and writes ``privacy.json``, ``privacy.md`` and ``privacy_grid.png``.
+
+Everything that can be checked is checked before the first face is loaded: where LFW is (``--lfw`` or
+the environment variable ``PARTIALFACE_LFW``; the library assumes no folder layout), that the outputs
+would not replace a report this run did not write (``--overwrite`` allows it), and that the budget
+fits the faces and the memory (:func:`~.budget.check_budget_fits`).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 from pathlib import Path
 
 import torch
 
+from ..checks import check_int
+from ..data.crop import DEFAULT_CROP
+from ..errors import PartialFaceError
 from ..plan import ChannelPlan
-from .harness import BUDGET_PRESETS, AttackSettings, load_lfw_attack_data, run_attacks
+from .budget import BUDGET_PRESETS, AttackSettings, check_budget_fits
+from .faces import load_lfw_attack_data
 from .judge import DlibJudge, judge_unavailable_reason
-from .report import markdown_table, write_privacy_outputs
+from .report import GRID_NAME, JSON_NAME, MARKDOWN_NAME, markdown_table, write_privacy_outputs
+from .runner import run_attacks
 from .threats import DEFAULT_SCENARIOS, SELECTION_CRITERIA, Scenario
+
+LFW_ENVIRONMENT = "PARTIALFACE_LFW"
+DEFAULT_OUT_DIR = Path("runs/privacy_report")
 
 # Budget fields that command-line options may override: option name -> AttackBudget field.
 _BUDGET_OVERRIDES = {
@@ -36,10 +50,12 @@ _BUDGET_OVERRIDES = {
 
 def add_attack_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the options of ``partialface attack`` to ``parser`` and return it."""
-    parser.add_argument("--lfw", type=Path, default=Path("../shared/data/lfw"),
-                        help="LFW folder with images/ and pairs.txt (default: ../shared/data/lfw)")
-    parser.add_argument("--out-dir", type=Path, default=Path("docs"),
-                        help="where privacy.json, privacy.md and privacy_grid.png go (default: docs)")
+    parser.add_argument("--lfw", type=Path,
+                        help=f"LFW folder with images/ and pairs.txt (default: ${LFW_ENVIRONMENT})")
+    parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR,
+                        help=f"where privacy.json, privacy.md and privacy_grid.png go (default: {DEFAULT_OUT_DIR})")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace privacy.json/.md/_grid.png already in --out-dir (refused otherwise)")
     parser.add_argument("--checkpoint-dir", type=Path, default=Path("runs/privacy"),
                         help="attacker checkpoints, resumed when present (default: runs/privacy)")
     parser.add_argument("--no-checkpoint", action="store_true", help="train without checkpoints")
@@ -75,10 +91,31 @@ def add_attack_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     return parser
 
 
+def _lfw_folder(args: argparse.Namespace) -> Path:
+    if args.lfw is not None:
+        return args.lfw
+    from_environment = os.environ.get(LFW_ENVIRONMENT)
+    if not from_environment:
+        raise PartialFaceError(f"no LFW folder: pass --lfw PATH (images/ and pairs.txt) or set {LFW_ENVIRONMENT}")
+    return Path(from_environment)
+
+
+def _refuse_to_replace(out_dir: Path, overwrite: bool) -> None:
+    """Reports are expensive and sometimes published: never replace one this run did not write."""
+    existing = [out_dir / name for name in (JSON_NAME, MARKDOWN_NAME, GRID_NAME) if (out_dir / name).exists()]
+    if existing and not overwrite:
+        raise PartialFaceError(f"{existing[0]} already exists; pass --overwrite to replace it or choose another "
+                               "--out-dir")
+
+
 def run_attack_cli(args: argparse.Namespace) -> int:
     """Run the privacy evaluation described by parsed ``args``; returns the exit status."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    lfw = _lfw_folder(args)
+    _refuse_to_replace(args.out_dir, args.overwrite)
+    check_int("--victims", args.victims, low=2)
+    check_int("--grid-faces", args.grid_faces, low=1)
+    if args.threads is not None:
+        torch.set_num_threads(check_int("--threads", args.threads, low=1))
     overrides = {field: getattr(args, option) for option, field in _BUDGET_OVERRIDES.items()
                  if getattr(args, option) is not None}
     budget = dataclasses.replace(BUDGET_PRESETS[args.budget], **overrides)
@@ -92,17 +129,18 @@ def run_attack_cli(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not args.quiet,
     )
+    check_budget_fits(budget, settings, (DEFAULT_CROP.size, DEFAULT_CROP.size))
     judge = None
     if not args.no_judge:
         reason = judge_unavailable_reason()
         if reason:
-            raise ValueError(f"{reason}; install it or pass --no-judge")
+            raise PartialFaceError(f"{reason}; install it or pass --no-judge")
         judge = DlibJudge()
     started = time.perf_counter()
-    attacker, victims = load_lfw_attack_data(args.lfw, budget, args.victims, args.victim_folds, args.seed,
+    attacker, victims = load_lfw_attack_data(lfw, budget, args.victims, args.victim_folds, args.seed,
                                              progress=settings.progress)
     evaluation = run_attacks(attacker, victims, settings, budget, judge)
-    report, paths = write_privacy_outputs(evaluation, args.out_dir, str(args.lfw), args.grid_faces)
+    report, paths = write_privacy_outputs(evaluation, args.out_dir, str(lfw), args.grid_faces)
     print(markdown_table(report))
     print(f"wrote {', '.join(str(path) for path in paths.values())} in {(time.perf_counter() - started) / 60:.1f} min",
           file=sys.stderr)

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_write
-from .harness import AttackResult, PrivacyEvaluation
+from ..errors import PartialFaceError
+from .runner import AttackResult, PrivacyEvaluation
 from .threats import ENHANCED_ORACLE
 
 REPORT_FORMAT = "partialface.privacy/1"
@@ -196,7 +197,7 @@ def write_grid(evaluation: PrivacyEvaluation, path: str | os.PathLike[str], face
 
     count = min(faces, len(evaluation.victims))
     if count < 1:
-        raise ValueError("the grid needs at least one victim face")
+        raise PartialFaceError("the grid needs at least one victim face")
     columns = len(evaluation.results) + 1
     figure, axes = plt.subplots(2 * count, columns, figsize=(1.25 * columns, 2.5 * count + 0.6), squeeze=False)
     for axis in axes.flat:

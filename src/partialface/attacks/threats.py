@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from ..encoders import InputEncoder, PartialFaceEncoder, get_encoder, list_encoders
+from ..errors import PartialFaceError
 from ..plan import ChannelPlan
 
 BLACK_BOX = "black-box"
@@ -50,13 +51,13 @@ class Scenario:
 
     def __post_init__(self) -> None:
         if self.encoder not in list_encoders():
-            raise ValueError(f"unknown encoder {self.encoder!r} in attack scenario; known: {', '.join(list_encoders())}")
+            raise PartialFaceError(f"unknown encoder {self.encoder!r} in attack scenario; known: {', '.join(list_encoders())}")
         if self.threat not in THREAT_MODELS:
-            raise ValueError(f"unknown threat model {self.threat!r}; known: {', '.join(THREAT_MODELS)}")
+            raise PartialFaceError(f"unknown threat model {self.threat!r}; known: {', '.join(THREAT_MODELS)}")
         if self.threat == ENHANCED_WHITE_BOX and self.encoder != "partialface":
-            raise ValueError(f"{self.threat} needs per-query ranks; only 'partialface' has them, not {self.encoder!r}")
+            raise PartialFaceError(f"{self.threat} needs per-query ranks; only 'partialface' has them, not {self.encoder!r}")
         if self.threat == BLACK_BOX and self.encoder not in ("partialface", "fixed"):
-            raise ValueError(f"{self.threat} needs a secret channel plan; {self.encoder!r} has none to hide "
+            raise PartialFaceError(f"{self.threat} needs a secret channel plan; {self.encoder!r} has none to hide "
                              "(use white-box)")
 
     @property
@@ -118,7 +119,7 @@ class ThreatModel:
             own_plan = ChannelPlan.generate(attacker_plan_seed, m=deployment_plan.m, n=deployment_plan.n,
                                             pruned=deployment_plan.pruned)
             if own_plan.fingerprint == deployment_plan.fingerprint:
-                raise ValueError(f"attacker plan seed {attacker_plan_seed} reproduces the deployment plan "
+                raise PartialFaceError(f"attacker plan seed {attacker_plan_seed} reproduces the deployment plan "
                                  f"{deployment_plan.fingerprint}; a black-box attacker must not know it")
             self.attacker_plan = own_plan
         self.attacker_encoder: InputEncoder = get_encoder(scenario.encoder, plan=self.attacker_plan)

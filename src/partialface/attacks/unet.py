@@ -20,6 +20,46 @@ from torch import nn
 from torch.nn import functional as F
 
 
+def _ceil_div(value: int, divisor: int) -> int:
+    return -(-value // divisor)
+
+
+def estimate_memory_bytes(in_channels: int, out_channels: int, width: int, depth: int, height: int,
+                          image_width: int, batch_size: int, inference_batch: int = 0) -> int:
+    """Upper estimate of the float32 bytes one :class:`ReconstructionUNet` needs, computed from its sizes
+    alone (Python integers: no overflow, nothing allocated), so that a budget that cannot fit is refused
+    before a tensor is built instead of ending in an out-of-memory kill.
+
+    Counts the weights four times (weights, gradients, Adam's two moments), every activation autograd
+    keeps for ``batch_size`` training faces twice (itself and its gradient during the backward pass), and
+    the same activations for ``inference_batch`` faces without gradients; the larger of the two passes.
+    """
+    levels = [width * 2**level for level in range(depth + 1)]
+    areas = [_ceil_div(height, 2 ** (level + 1)) * _ceil_div(image_width, 2 ** (level + 1)) for level in range(depth + 1)]
+
+    def block_parameters(inputs: int, outputs: int) -> int:  # two 3x3 convolutions and two batch norms
+        return 9 * inputs * outputs + 9 * outputs * outputs + 4 * outputs
+
+    parameters = 4 * in_channels * width + 2 * width + block_parameters(width, width)
+    parameters += sum(block_parameters(levels[level - 1], levels[level]) for level in range(1, depth + 1))
+    parameters += sum(block_parameters(levels[level] + levels[level - 1], levels[level - 1])
+                      for level in range(1, depth + 1))
+    parameters += 9 * width * 4 * out_channels + 4 * out_channels
+
+    # Per face: the input, the stem's convolution and norm, four tensors per block (two convolutions and
+    # two norms; the ReLUs work in place), max-pool outputs with their int64 indices, up-sampled and
+    # concatenated tensors on the way back, and the head's convolution, pixel shuffle and tanh.
+    activations = in_channels * height * image_width + 2 * width * areas[0] + 4 * width * areas[0]
+    for level in range(1, depth + 1):
+        activations += 3 * levels[level - 1] * areas[level] + 4 * levels[level] * areas[level]
+        activations += (2 * levels[level] + levels[level - 1]) * areas[level - 1] + 4 * levels[level - 1] * areas[level - 1]
+    activations += 4 * out_channels * areas[0] + 2 * out_channels * height * image_width
+
+    training = 4 * parameters + 2 * batch_size * activations
+    inference = parameters + inference_batch * activations
+    return 4 * max(training, inference)
+
+
 def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """Two 3x3 convolutions, each followed by batch norm and ReLU."""
     return nn.Sequential(

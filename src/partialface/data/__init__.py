@@ -1,4 +1,5 @@
-"""Face data: crops of loosely aligned photos, identity folders, LFW pairs, InsightFace .bin and .rec files."""
+"""Face data: image files, crops of loosely aligned photos, 8-bit pixels <-> faces in [-1, 1], identity folders,
+LFW pairs, InsightFace .bin and .rec files."""
 
 from .augment import random_horizontal_flip
 from .crop import (
@@ -12,13 +13,18 @@ from .crop import (
     load_face,
 )
 from .folders import (
+    IMAGE_SUFFIXES,
     FaceFolderDataset,
     IdentityFolders,
+    find_images,
+    image_files,
+    is_image_file,
     read_index_file,
     scan_identity_folders,
     write_index_file,
 )
 from .pairs import Pair, lfw_image_path, people_in_folds, read_lfw_pairs, select_folds
+from .pixels import faces_to_pixels, pixels_to_faces
 from .recordio import (
     ImageRecordHeader,
     RecordIODataset,
@@ -34,6 +40,7 @@ from .verification_bin import decode_bin_images, pairs_to_bin, read_bin, write_b
 __all__ = [
     "DEFAULT_BOX",
     "DEFAULT_CROP",
+    "IMAGE_SUFFIXES",
     "CropSpec",
     "FaceFolderDataset",
     "IdentityFolders",
@@ -44,14 +51,19 @@ __all__ = [
     "decode_bin_images",
     "decode_face",
     "encode_jpeg",
+    "faces_to_pixels",
+    "find_images",
     "frame_record",
+    "image_files",
     "image_to_tensor",
+    "is_image_file",
     "lfw_image_path",
     "load_cropped_jpeg",
     "load_face",
     "pack_image_record",
     "pairs_to_bin",
     "people_in_folds",
+    "pixels_to_faces",
     "random_horizontal_flip",
     "read_bin",
     "read_idx",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ..checks import check_number
+
 
 def random_horizontal_flip(image: torch.Tensor, probability: float = 0.5) -> torch.Tensor:
     """Mirror ``image`` (..., H, W) left-right with the given probability.
@@ -12,8 +14,7 @@ def random_horizontal_flip(image: torch.Tensor, probability: float = 0.5) -> tor
     main process, and in DataLoader workers, which torch seeds from the loader's base seed plus the
     worker id.
     """
-    if not 0.0 <= probability <= 1.0:
-        raise ValueError(f"flip probability must be in [0, 1], got {probability}")
+    check_number("flip probability", probability, 0.0, 1.0)
     if torch.rand(()) < probability:
         return image.flip(-1)
     return image

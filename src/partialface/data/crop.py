@@ -3,7 +3,8 @@
 LFW deep-funneled photos are 250x250 with the face roughly centred but not tightly cropped (background
 and shoulders are in frame). :class:`CropSpec` describes a fixed box cut out of such a photo and the
 output side length; the default ``box=(69, 69, 181, 181)`` keeps the central 112x112 square of a 250x250
-photo, the crop used by the calibration runs of the development protocol (REFERENCE.md section 4).
+photo. It is the crop of the development protocol (train on LFW people outside ``pairs.txt`` folds 7-8,
+verify folds 7-8; see docs/results.md) and of the shipped models, which record it in their checkpoints.
 
 Images that are already ``size x size`` (for example the 112x112 images of InsightFace ``.bin``/``.rec``
 files) pass through unchanged; ``box=None`` means "resize the whole image, no crop".
@@ -20,6 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+
+from ..checks import check_int
+from ..errors import PartialFaceError
+from .pixels import pixels_to_faces
 
 Box = tuple[int, int, int, int]
 
@@ -42,16 +47,15 @@ class CropSpec:
     size: int = DEFAULT_SIZE
 
     def __post_init__(self) -> None:
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
-            raise ValueError(f"CropSpec size must be a positive int, got {self.size!r}")
+        check_int("CropSpec size", self.size, low=1)
         if self.box is None:
             return
         box = tuple(self.box)
         if len(box) != 4 or not all(isinstance(v, int) and not isinstance(v, bool) for v in box):
-            raise ValueError(f"CropSpec box must be four ints (left, top, right, bottom), got {self.box!r}")
+            raise PartialFaceError(f"CropSpec box must be four ints (left, top, right, bottom), got {self.box!r}")
         left, top, right, bottom = box
         if left < 0 or top < 0 or right <= left or bottom <= top:
-            raise ValueError(
+            raise PartialFaceError(
                 f"CropSpec box {box} is not a non-empty region with left, top >= 0, right > left, bottom > top"
             )
         object.__setattr__(self, "box", box)
@@ -59,7 +63,7 @@ class CropSpec:
     def apply(self, image: Image.Image) -> Image.Image:
         """Return ``image`` cropped to :attr:`box` and resized to ``size x size``.
 
-        An image that is already ``size x size`` is returned as is. Raises ValueError when the box does
+        An image that is already ``size x size`` is returned as is. Raises PartialFaceError when the box does
         not fit inside the image.
         """
         target = (self.size, self.size)
@@ -68,7 +72,7 @@ class CropSpec:
         if self.box is not None:
             width, height = image.size
             if self.box[2] > width or self.box[3] > height:
-                raise ValueError(f"crop box {self.box} does not fit in a {width}x{height} image")
+                raise PartialFaceError(f"crop box {self.box} does not fit in a {width}x{height} image")
             image = image.crop(self.box)
         if image.size != target:
             image = image.resize(target, Image.Resampling.BILINEAR)
@@ -83,11 +87,11 @@ class CropSpec:
         """Inverse of :meth:`to_dict`; missing keys take the defaults, unknown keys are an error."""
         unknown = set(data) - {"box", "size"}
         if unknown:
-            raise ValueError(f"unknown CropSpec keys {sorted(unknown)}; expected 'box' and 'size'")
+            raise PartialFaceError(f"unknown CropSpec keys {sorted(unknown)}; expected 'box' and 'size'")
         box = data.get("box", DEFAULT_BOX)
         if box is not None:
             if isinstance(box, (str, bytes)) or not hasattr(box, "__len__"):
-                raise ValueError(f"CropSpec box must be a list of four ints or null, got {box!r}")
+                raise PartialFaceError(f"CropSpec box must be a list of four ints or null, got {box!r}")
             box = tuple(box)
         return cls(box=box, size=data.get("size", DEFAULT_SIZE))
 
@@ -105,12 +109,7 @@ def image_to_pixels(image: Image.Image) -> torch.Tensor:
 
 def image_to_tensor(image: Image.Image) -> torch.Tensor:
     """Convert an RGB Pillow image to a float32 tensor (3, H, W) in [-1, 1]: ``(x / 255 - 0.5) / 0.5``."""
-    return bytes_to_unit(image_to_pixels(image))
-
-
-def bytes_to_unit(pixels: torch.Tensor) -> torch.Tensor:
-    """8-bit pixels (uint8, any shape) to float32 in [-1, 1]: ``(x / 255 - 0.5) / 0.5``."""
-    return pixels.to(torch.float32).div_(255.0).sub_(0.5).div_(0.5).contiguous()
+    return pixels_to_faces(image_to_pixels(image))
 
 
 def _prepare(image: Image.Image, crop: CropSpec | None) -> torch.Tensor:
@@ -126,25 +125,25 @@ def load_face_pixels(path: str | os.PathLike[str], crop: CropSpec | None = DEFAU
         with Image.open(path) as image:
             return _prepare(image, crop)
     except _IMAGE_ERRORS as error:
-        raise ValueError(f"cannot load face image {os.fspath(path)!r}: {error}") from error
+        raise PartialFaceError(f"cannot load face image {os.fspath(path)!r}: {error}") from error
 
 
 def load_face(path: str | os.PathLike[str], crop: CropSpec | None = DEFAULT_CROP) -> torch.Tensor:
     """Open an image file, convert to RGB, crop with ``crop`` and return a (3, size, size) tensor in [-1, 1].
 
-    ``crop=None`` keeps the image as it is. Raises ValueError naming the file when it cannot be read or
+    ``crop=None`` keeps the image as it is. Raises PartialFaceError naming the file when it cannot be read or
     the crop does not fit.
     """
-    return bytes_to_unit(load_face_pixels(path, crop))
+    return pixels_to_faces(load_face_pixels(path, crop))
 
 
 def decode_face(data: bytes, crop: CropSpec | None = None, source: str = "<bytes>") -> torch.Tensor:
     """Like :func:`load_face` for an encoded image held in memory; ``source`` names it in errors."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            return bytes_to_unit(_prepare(image, crop))
+            return pixels_to_faces(_prepare(image, crop))
     except _IMAGE_ERRORS as error:
-        raise ValueError(f"cannot decode face image {source}: {error}") from error
+        raise PartialFaceError(f"cannot decode face image {source}: {error}") from error
 
 
 def encode_jpeg(image: Image.Image, quality: int = 95) -> bytes:
@@ -161,4 +160,4 @@ def load_cropped_jpeg(path: str | os.PathLike[str], crop: CropSpec | None, quali
             rgb = image.convert("RGB")
             return encode_jpeg(crop.apply(rgb) if crop is not None else rgb, quality)
     except _IMAGE_ERRORS as error:
-        raise ValueError(f"cannot load face image {os.fspath(path)!r}: {error}") from error
+        raise PartialFaceError(f"cannot load face image {os.fspath(path)!r}: {error}") from error

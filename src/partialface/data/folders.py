@@ -1,8 +1,10 @@
-"""Identity-folder face datasets (LFW layout ``root/Name/Name_0001.jpg``) and TFace index files.
+"""Image files on disk: identity-folder face datasets (LFW layout ``root/Name/Name_0001.jpg``), TFace index
+files, and which files count as images.
 
 A *sample* is ``(image path, integer label)``. :func:`scan_identity_folders` builds samples from one
 sub-folder per person; :func:`read_index_file` / :func:`write_index_file` store them as TFace-style
-``path<TAB>label`` lines with paths relative to a data root.
+``path<TAB>label`` lines with paths relative to a data root. :data:`IMAGE_SUFFIXES` and
+:func:`find_images` are the one definition of "an image file" that every command uses.
 """
 
 from __future__ import annotations
@@ -16,12 +18,37 @@ import torch
 from torch.utils.data import Dataset
 
 from ..atomic import atomic_write
+from ..checks import check_int
+from ..errors import PartialFaceError
 from .augment import random_horizontal_flip
-from .crop import DEFAULT_CROP, CropSpec, bytes_to_unit, load_face, load_face_pixels
+from .crop import DEFAULT_CROP, CropSpec, load_face, load_face_pixels
+from .pixels import pixels_to_faces
 
 Sample = tuple[Path, int]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+"""File suffixes (lower case) read as face photos; other files in a folder are ignored."""
+
+
+def is_image_file(path: Path) -> bool:
+    """A regular, non-hidden file whose suffix is one of :data:`IMAGE_SUFFIXES` (any case)."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+
+
+def find_images(path: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
+    """``(root, images)``: the file itself, or every image file below a folder (recursively, sorted).
+
+    Raises PartialFaceError when ``path`` does not exist or a folder holds no image.
+    """
+    path = Path(path)
+    if path.is_file():
+        return path.parent, [path]
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if is_image_file(p))
+        if not files:
+            raise PartialFaceError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) found in this folder")
+        return path, files
+    raise PartialFaceError(f"{path}: no such file or folder")
 
 
 class IdentityFolders(NamedTuple):
@@ -31,12 +58,9 @@ class IdentityFolders(NamedTuple):
     class_names: list[str]
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(
-        entry
-        for entry in folder.iterdir()
-        if entry.is_file() and not entry.name.startswith(".") and entry.suffix.lower() in IMAGE_SUFFIXES
-    )
+def image_files(folder: Path) -> list[Path]:
+    """The image files directly inside ``folder`` (not below it), sorted by name."""
+    return sorted(entry for entry in folder.iterdir() if is_image_file(entry))
 
 
 def scan_identity_folders(
@@ -47,13 +71,12 @@ def scan_identity_folders(
     People in ``exclude`` (folder names, e.g. from :func:`partialface.data.pairs.people_in_folds`) and
     people with fewer than ``min_images`` images are skipped. Labels are contiguous, 0..C-1, in sorted
     folder-name order of the people kept; images within a person are in sorted file-name order.
-    Raises ValueError when ``root`` is not a folder or no person is left.
+    Raises PartialFaceError when ``root`` is not a folder or no person is left.
     """
     root_path = Path(root)
     if not root_path.is_dir():
-        raise ValueError(f"identity folder root {os.fspath(root)!r} is not a directory")
-    if min_images < 1:
-        raise ValueError(f"min_images must be >= 1, got {min_images}")
+        raise PartialFaceError(f"identity folder root {os.fspath(root)!r} is not a directory")
+    check_int("min_images", min_images, low=1)
     excluded = set(exclude)
     samples: list[Sample] = []
     class_names: list[str] = []
@@ -61,14 +84,14 @@ def scan_identity_folders(
     for person in people:
         if person.name in excluded:
             continue
-        images = _image_files(person)
+        images = image_files(person)
         if len(images) < min_images:
             continue
         label = len(class_names)
         class_names.append(person.name)
         samples.extend((image, label) for image in images)
     if not class_names:
-        raise ValueError(
+        raise PartialFaceError(
             f"no identity folder under {os.fspath(root)!r} has >= {min_images} images "
             f"(after excluding {len(excluded)} names)"
         )
@@ -96,9 +119,8 @@ class FaceFolderDataset(Dataset[tuple[torch.Tensor, int]]):
         cache: bool = False,
     ) -> None:
         if len(samples) == 0:
-            raise ValueError("FaceFolderDataset needs at least one sample")
-        if repeat < 1:
-            raise ValueError(f"repeat must be >= 1, got {repeat}")
+            raise PartialFaceError("FaceFolderDataset needs at least one sample")
+        check_int("repeat", repeat, low=1)
         self.samples: list[Sample] = [(Path(path), int(label)) for path, label in samples]
         self.crop = crop
         self.flip = flip
@@ -119,7 +141,7 @@ class FaceFolderDataset(Dataset[tuple[torch.Tensor, int]]):
             pixels = self.cache.get(key)
             if pixels is None:
                 pixels = self.cache[key] = load_face_pixels(path, self.crop)
-            image = bytes_to_unit(pixels)
+            image = pixels_to_faces(pixels)
         if self.flip:
             image = random_horizontal_flip(image)
         return image, label
@@ -128,7 +150,7 @@ class FaceFolderDataset(Dataset[tuple[torch.Tensor, int]]):
 def read_index_file(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> list[Sample]:
     """Read a TFace index file of ``relative/path<TAB>label`` lines; paths are resolved against ``root``.
 
-    Blank lines are skipped; absolute paths stay as they are. Raises ValueError naming the file and line
+    Blank lines are skipped; absolute paths stay as they are. Raises PartialFaceError naming the file and line
     for a malformed line or a negative label.
     """
     root_path = Path(root)
@@ -140,15 +162,15 @@ def read_index_file(path: str | os.PathLike[str], root: str | os.PathLike[str]) 
                 continue
             fields = text.split("\t")
             if len(fields) != 2 or not fields[0]:
-                raise ValueError(f"{os.fspath(path)}:{line_number}: expected 'path<TAB>label', got {text!r}")
+                raise PartialFaceError(f"{os.fspath(path)}:{line_number}: expected 'path<TAB>label', got {text!r}")
             try:
                 label = int(fields[1])
             except ValueError:
-                raise ValueError(
+                raise PartialFaceError(
                     f"{os.fspath(path)}:{line_number}: label {fields[1]!r} is not an integer"
                 ) from None
             if label < 0:
-                raise ValueError(f"{os.fspath(path)}:{line_number}: label {label} is negative")
+                raise PartialFaceError(f"{os.fspath(path)}:{line_number}: label {label} is negative")
             samples.append((root_path / fields[0], label))
     return samples
 
@@ -158,7 +180,7 @@ def write_index_file(
 ) -> None:
     """Write samples as ``relative/path<TAB>label`` lines (paths relative to ``root``, ``/``-separated).
 
-    The file is written atomically. Raises ValueError for a path outside ``root``, a path containing a
+    The file is written atomically. Raises PartialFaceError for a path outside ``root``, a path containing a
     tab or newline, or a negative label.
     """
     root_path = Path(os.path.abspath(root))
@@ -168,13 +190,13 @@ def write_index_file(
         try:
             relative = absolute.relative_to(root_path).as_posix()
         except ValueError:
-            raise ValueError(
+            raise PartialFaceError(
                 f"image {os.fspath(image_path)!r} is not under the data root {os.fspath(root)!r}"
             ) from None
         if any(ch in relative for ch in "\t\r\n"):
-            raise ValueError(f"image path {relative!r} contains a tab or newline")
+            raise PartialFaceError(f"image path {relative!r} contains a tab or newline")
         if int(label) < 0:
-            raise ValueError(f"label {label} of {relative!r} is negative")
+            raise PartialFaceError(f"label {label} of {relative!r} is negative")
         lines.append(f"{relative}\t{int(label)}\n")
     with atomic_write(path, "w") as handle:
         handle.writelines(lines)

@@ -11,6 +11,8 @@ import os
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
+from ..errors import PartialFaceError
+
 
 @dataclass(frozen=True)
 class Pair:
@@ -41,16 +43,16 @@ def _positive_int(text: str, where: str, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise ValueError(f"{where}: {what} {text!r} is not an integer") from None
+        raise PartialFaceError(f"{where}: {what} {text!r} is not an integer") from None
     if value < 1:
-        raise ValueError(f"{where}: {what} {value} must be >= 1")
+        raise PartialFaceError(f"{where}: {what} {value} must be >= 1")
     return value
 
 
 def read_lfw_pairs(path: str | os.PathLike[str]) -> list[Pair]:
     """Parse an LFW ``pairs.txt``; pairs come in file order with folds numbered from 1.
 
-    Raises ValueError naming the file and line number for a bad header, a line with the wrong number of
+    Raises PartialFaceError naming the file and line number for a bad header, a line with the wrong number of
     fields for its section, a non-positive image number, a missing line or trailing non-blank lines.
     """
     name = os.fspath(path)
@@ -58,7 +60,7 @@ def read_lfw_pairs(path: str | os.PathLike[str]) -> list[Pair]:
         lines = [line.rstrip("\r\n") for line in handle]
     header = lines[0].split() if lines else []
     if len(header) not in (1, 2):
-        raise ValueError(
+        raise PartialFaceError(
             f"{name}:1: expected header 'folds<TAB>pairs_per_half' or 'pairs', got {lines[:1]!r}"
         )
     if len(header) == 2:
@@ -74,14 +76,14 @@ def read_lfw_pairs(path: str | os.PathLike[str]) -> list[Pair]:
             for _ in range(per_half):
                 where = f"{name}:{line_index + 1}"
                 if line_index >= len(lines):
-                    raise ValueError(
+                    raise PartialFaceError(
                         f"{where}: file ends early; header promises {num_folds} folds x {2 * per_half} pairs"
                     )
                 fields = lines[line_index].split()
                 line_index += 1
                 if issame:
                     if len(fields) != 3:
-                        raise ValueError(
+                        raise PartialFaceError(
                             f"{where}: fold {fold} same-person line needs 'name i j', got {fields}"
                         )
                     person, first, second = fields
@@ -89,7 +91,7 @@ def read_lfw_pairs(path: str | os.PathLike[str]) -> list[Pair]:
                     path_b = lfw_image_path(person, _positive_int(second, where, "image number"))
                 else:
                     if len(fields) != 4:
-                        raise ValueError(
+                        raise PartialFaceError(
                             f"{where}: fold {fold} different-person line needs 'name1 i name2 j', got {fields}"
                         )
                     person_a, first, person_b, second = fields
@@ -98,7 +100,7 @@ def read_lfw_pairs(path: str | os.PathLike[str]) -> list[Pair]:
                 pairs.append(Pair(path_a, path_b, issame, fold))
     for extra in range(line_index, len(lines)):
         if lines[extra].strip():
-            raise ValueError(
+            raise PartialFaceError(
                 f"{name}:{extra + 1}: unexpected line after {num_folds} folds x {2 * per_half} pairs"
             )
     return pairs
@@ -109,12 +111,12 @@ def _check_folds(pairs: Sequence[Pair], folds: Iterable[int]) -> set[int]:
     present = {pair.fold for pair in pairs}
     missing = wanted - present
     if missing:
-        raise ValueError(f"folds {sorted(missing)} are not in the pairs (folds present: {sorted(present)})")
+        raise PartialFaceError(f"folds {sorted(missing)} are not in the pairs (folds present: {sorted(present)})")
     return wanted
 
 
 def select_folds(pairs: Sequence[Pair], folds: Collection[int]) -> list[Pair]:
-    """The pairs of the given folds, in their original order. Raises ValueError for an absent fold."""
+    """The pairs of the given folds, in their original order. Raises PartialFaceError for an absent fold."""
     wanted = _check_folds(pairs, folds)
     return [pair for pair in pairs if pair.fold in wanted]
 

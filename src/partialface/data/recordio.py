@@ -1,6 +1,6 @@
 """InsightFace ``train.rec`` / ``train.idx`` (MXNet RecordIO) reading and writing without MXNet.
 
-File layout (REFERENCE.md section 3):
+File layout (as MXNet's ``recordio`` module and InsightFace's packing scripts write it):
 
 * ``train.idx``: text lines ``key<TAB>byte offset`` into ``train.rec``.
 * A record: uint32 magic ``0xced7230a``, uint32 ``lrec`` (continuation flag ``lrec >> 29``, length
@@ -28,6 +28,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ..atomic import atomic_write
+from ..checks import check_int
+from ..errors import PartialFaceError
 from .augment import random_horizontal_flip
 from .crop import CropSpec, decode_face, load_cropped_jpeg
 
@@ -63,7 +65,7 @@ def pack_image_record(
         return _IMAGE_HEADER.pack(0, float(label), record_id, id2) + image
     extra = [float(value) for value in cast(Sequence[float], label)]
     if not extra:
-        raise ValueError("a sequence label needs at least one value")
+        raise PartialFaceError("a sequence label needs at least one value")
     header = _IMAGE_HEADER.pack(len(extra), 0.0, record_id, id2)
     return header + struct.pack(f"<{len(extra)}f", *extra) + image
 
@@ -71,14 +73,14 @@ def pack_image_record(
 def unpack_image_record(payload: bytes, source: str = "<record>") -> tuple[ImageRecordHeader, bytes]:
     """Split an image payload into its header and the encoded image bytes."""
     if len(payload) < _IMAGE_HEADER.size:
-        raise ValueError(f"{source}: payload of {len(payload)} bytes is shorter than the image header")
+        raise PartialFaceError(f"{source}: payload of {len(payload)} bytes is shorter than the image header")
     flag, label, record_id, id2 = _IMAGE_HEADER.unpack_from(payload)
     start = _IMAGE_HEADER.size
     extra: tuple[float, ...] = ()
     if flag > 0:
         end = start + 4 * flag
         if len(payload) < end:
-            raise ValueError(f"{source}: header announces {flag} extra labels but the payload is too short")
+            raise PartialFaceError(f"{source}: header announces {flag} extra labels but the payload is too short")
         extra = struct.unpack_from(f"<{flag}f", payload, start)
         start = end
     return ImageRecordHeader(flag, label, record_id, id2, tuple(extra)), payload[start:]
@@ -87,7 +89,7 @@ def unpack_image_record(payload: bytes, source: str = "<record>") -> tuple[Image
 def frame_record(payload: bytes) -> bytes:
     """Encode one payload as RecordIO bytes (split at aligned magic numbers, padded to 4 bytes)."""
     if len(payload) > _LENGTH_MASK:
-        raise ValueError(
+        raise PartialFaceError(
             f"record payload of {len(payload)} bytes exceeds the RecordIO limit of {_LENGTH_MASK}"
         )
     chunks: list[bytes] = []
@@ -121,25 +123,25 @@ def _read_framed(handle: IO[bytes], offset: int, source: str) -> bytes:
         position = handle.tell()
         head = handle.read(_FRAME_HEADER.size)
         if len(head) < _FRAME_HEADER.size:
-            raise ValueError(f"{source}: file ends inside a record header at byte {position}")
+            raise PartialFaceError(f"{source}: file ends inside a record header at byte {position}")
         magic, lrec = _FRAME_HEADER.unpack(head)
         if magic != RECORDIO_MAGIC:
-            raise ValueError(f"{source}: no RecordIO magic at byte {position} (found {magic:#010x})")
+            raise PartialFaceError(f"{source}: no RecordIO magic at byte {position} (found {magic:#010x})")
         flag, length = lrec >> _LENGTH_BITS, lrec & _LENGTH_MASK
         expected = (0, 1) if not parts else (2, 3)
         if flag not in expected:
             kind = "a record start" if not parts else "a continuation part"
-            raise ValueError(f"{source}: part flag {flag} at byte {position} where {kind} was expected")
+            raise PartialFaceError(f"{source}: part flag {flag} at byte {position} where {kind} was expected")
         data = handle.read(length + (-length % 4))
         if len(data) < length:
-            raise ValueError(f"{source}: file ends inside the record at byte {position}")
+            raise PartialFaceError(f"{source}: file ends inside the record at byte {position}")
         parts.append(data[:length])
         if flag in (0, 3):
             return _MAGIC_BYTES.join(parts)
 
 
 def read_idx(path: str | os.PathLike[str]) -> dict[int, int]:
-    """Read a ``.idx`` file into ``{key: byte offset}`` (file order). ValueError names file and line."""
+    """Read a ``.idx`` file into ``{key: byte offset}`` (file order). PartialFaceError names file and line."""
     offsets: dict[int, int] = {}
     with open(path, encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):
@@ -148,14 +150,14 @@ def read_idx(path: str | os.PathLike[str]) -> dict[int, int]:
             fields = line.split()
             try:
                 if len(fields) != 2:
-                    raise ValueError
+                    raise ValueError  # caught just below: one message for every malformed line
                 key, offset = int(fields[0]), int(fields[1])
             except ValueError:
-                raise ValueError(
+                raise PartialFaceError(
                     f"{os.fspath(path)}:{line_number}: expected 'key<TAB>offset' integers, got {line.rstrip()!r}"
                 ) from None
             if key < 0 or offset < 0 or key in offsets:
-                raise ValueError(
+                raise PartialFaceError(
                     f"{os.fspath(path)}:{line_number}: negative or repeated key/offset {key}, {offset}"
                 )
             offsets[key] = offset
@@ -173,7 +175,7 @@ class RecordIOReader:
         self.rec_path = Path(rec_path)
         self.idx_path = Path(idx_path)
         if not self.rec_path.is_file():
-            raise ValueError(f"RecordIO file {os.fspath(rec_path)!r} does not exist")
+            raise PartialFaceError(f"RecordIO file {os.fspath(rec_path)!r} does not exist")
         self.offsets = read_idx(idx_path)
         self._handle: IO[bytes] | None = None
         self._pid = -1
@@ -189,7 +191,7 @@ class RecordIOReader:
     def read(self, key: int) -> bytes:
         """The payload of record ``key``."""
         if key not in self.offsets:
-            raise ValueError(f"key {key} is not in the index {os.fspath(self.idx_path)!r}")
+            raise PartialFaceError(f"key {key} is not in the index {os.fspath(self.idx_path)!r}")
         return _read_framed(self._file(), self.offsets[key], f"{self.rec_path} record {key}")
 
     def close(self) -> None:
@@ -220,8 +222,7 @@ class RecordIODataset(Dataset[tuple[torch.Tensor, int]]):
         flip: bool = False,
         repeat: int = 1,
     ) -> None:
-        if repeat < 1:
-            raise ValueError(f"repeat must be >= 1, got {repeat}")
+        check_int("repeat", repeat, low=1)
         self.reader = RecordIOReader(rec_path, idx_path)
         self.crop = crop
         self.flip = flip
@@ -229,7 +230,7 @@ class RecordIODataset(Dataset[tuple[torch.Tensor, int]]):
         self.keys = self._image_keys()
         self.reader.close()  # workers open their own handles
         if not self.keys:
-            raise ValueError(f"{os.fspath(rec_path)!r} holds no image records")
+            raise PartialFaceError(f"{os.fspath(rec_path)!r} holds no image records")
 
     def _image_keys(self) -> list[int]:
         offsets = self.reader.offsets
@@ -242,7 +243,7 @@ class RecordIODataset(Dataset[tuple[torch.Tensor, int]]):
         keys = list(range(1, end))
         missing = [key for key in keys if key not in offsets]
         if missing:
-            raise ValueError(
+            raise PartialFaceError(
                 f"{os.fspath(self.reader.idx_path)!r} lacks image keys {missing[:5]} announced by record 0 "
                 f"(images 1..{end - 1})"
             )
@@ -281,7 +282,7 @@ def write_recordio(
     image key range (``(0, 0)`` for a label without images), as InsightFace does.
     """
     if not samples:
-        raise ValueError("write_recordio needs at least one sample")
+        raise PartialFaceError("write_recordio needs at least one sample")
     checked: list[tuple[ImageSource, int]] = []
     for image, label in samples:
         if (
@@ -289,7 +290,7 @@ def write_recordio(
             or not isinstance(label, numbers.Integral)
             or not 0 <= label < _MAX_EXACT_LABEL
         ):
-            raise ValueError(f"label {label!r} of {image!r:.80} must be an int in [0, 2**24)")
+            raise PartialFaceError(f"label {label!r} of {image!r:.80} must be an int in [0, 2**24)")
         checked.append((image, int(label)))
     ordered = sorted(checked, key=lambda sample: sample[1])
     num_images = len(ordered)
@@ -325,4 +326,4 @@ def _encoded_image(image: ImageSource, crop: CropSpec | None, quality: int) -> b
     try:
         return Path(image).read_bytes()
     except OSError as error:
-        raise ValueError(f"cannot read image file {os.fspath(image)!r}: {error}") from error
+        raise PartialFaceError(f"cannot read image file {os.fspath(image)!r}: {error}") from error

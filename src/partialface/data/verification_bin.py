@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_write
+from ..errors import PartialFaceError
 from .crop import CropSpec, decode_face, load_cropped_jpeg
 from .pairs import Pair
 
@@ -58,7 +59,7 @@ def _as_bytes(item: Any) -> bytes | None:
 def read_bin(path: str | os.PathLike[str]) -> tuple[list[bytes], list[bool]]:
     """Read a verification ``.bin``: ``(2N encoded images, N same-person flags)``.
 
-    Raises ValueError naming the file when it is not such a pickle.
+    Raises PartialFaceError naming the file when it is not such a pickle.
     """
     name = os.fspath(path)
     content: Any = None
@@ -77,28 +78,28 @@ def read_bin(path: str | os.PathLike[str]) -> tuple[list[bytes], list[bool]]:
             TypeError,
             ValueError,
         ) as error:
-            raise ValueError(f"{name} is not a readable verification .bin: {error}") from error
+            raise PartialFaceError(f"{name} is not a readable verification .bin: {error}") from error
     if not isinstance(content, (tuple, list)) or len(content) != 2:
-        raise ValueError(f"{name}: expected a pickled (bins, issame) pair, got {type(content).__name__}")
+        raise PartialFaceError(f"{name}: expected a pickled (bins, issame) pair, got {type(content).__name__}")
     raw_bins, raw_issame = content
     bins = [_as_bytes(item) for item in raw_bins]
     bad = next((i for i, item in enumerate(bins) if item is None), None)
     if bad is not None:
-        raise ValueError(f"{name}: image {bad} is a {type(raw_bins[bad]).__name__}, not encoded bytes")
+        raise PartialFaceError(f"{name}: image {bad} is a {type(raw_bins[bad]).__name__}, not encoded bytes")
     issame = [bool(flag) for flag in raw_issame]
     if len(bins) != 2 * len(issame):
-        raise ValueError(f"{name}: {len(bins)} images for {len(issame)} pairs (expected {2 * len(issame)})")
+        raise PartialFaceError(f"{name}: {len(bins)} images for {len(issame)} pairs (expected {2 * len(issame)})")
     return bins, issame  # type: ignore[return-value]
 
 
 def write_bin(path: str | os.PathLike[str], images_bytes: Sequence[bytes], issame: Sequence[bool]) -> None:
     """Write a verification ``.bin`` atomically (pickle protocol 4, readable by InsightFace's loaders)."""
     if len(images_bytes) != 2 * len(issame):
-        raise ValueError(f"{len(images_bytes)} images for {len(issame)} pairs (expected {2 * len(issame)})")
+        raise PartialFaceError(f"{len(images_bytes)} images for {len(issame)} pairs (expected {2 * len(issame)})")
     bins = []
     for index, item in enumerate(images_bytes):
         if not isinstance(item, (bytes, bytearray)):
-            raise ValueError(f"image {index} is a {type(item).__name__}, not encoded bytes")
+            raise PartialFaceError(f"image {index} is a {type(item).__name__}, not encoded bytes")
         bins.append(bytes(item))
     flags = [bool(flag) for flag in issame]
     with atomic_write(path, "wb") as handle:
@@ -108,7 +109,7 @@ def write_bin(path: str | os.PathLike[str], images_bytes: Sequence[bytes], issam
 def decode_bin_images(bins: Sequence[bytes], size: int = 112) -> torch.Tensor:
     """Decode encoded images to a float32 tensor (len(bins), 3, size, size) in [-1, 1].
 
-    Images of another size are resized whole (no crop). Raises ValueError naming the image index for an
+    Images of another size are resized whole (no crop). Raises PartialFaceError naming the image index for an
     undecodable image.
     """
     resize = CropSpec(box=None, size=size)
@@ -127,7 +128,7 @@ def pairs_to_bin(
 ) -> None:
     """Make a verification ``.bin`` from LFW-style pairs: each image is cropped and JPEG-encoded.
 
-    Paths in the pairs are relative to ``images_root``. Raises ValueError naming an unreadable image.
+    Paths in the pairs are relative to ``images_root``. Raises PartialFaceError naming an unreadable image.
     """
     root = Path(images_root)
     bins: list[bytes] = []

@@ -1,5 +1,6 @@
 """Face-verification evaluation: metrics (LFW k-fold accuracy, TAR@FAR, AUC, ROC plots), templates
-(batched embedding, flip and multi-rank fusion) and the pair/``.bin`` verification pipeline."""
+(batched embedding, flip and multi-rank fusion), the pair/``.bin`` verification pipeline, and the
+protocol that runs a loaded model through it (:func:`evaluate_model_on_pairs`)."""
 
 from partialface.evaluation.metrics import (
     TarAtFar,
@@ -13,6 +14,7 @@ from partialface.evaluation.metrics import (
     tar_at_far,
     verification_report,
 )
+from partialface.evaluation.protocol import evaluate_model_on_pairs
 from partialface.evaluation.templates import (
     EmbedFn,
     ImageSource,
@@ -41,6 +43,7 @@ __all__ = [
     "best_threshold",
     "check_image_values",
     "embed_in_batches",
+    "evaluate_model_on_pairs",
     "far_label",
     "fuse_flip",
     "fuse_templates",

@@ -4,27 +4,26 @@
                      [--json OUT.json] [--roc OUT.png] [--seed N] [--ranks K] [--rank S,P] [--no-flip]
     partialface eval --model CKPT_OR_NAME --pairs lfw.bin
 
-Every query image draws one random rank of the model's plan (seeded with ``--seed``); ``--ranks K``
-averages the templates of K random ranks per image (multi-rank fusion); ``--rank S,P`` fixes one
-rank for every image (per-rank spread). LFW ``pairs.txt`` pairs are split into 10 stratified folds
-(equal shares of same and different pairs); ``.bin`` sets into 10 consecutive folds.
+The arguments, the report file, the ROC plot and the printed summary live here; the measurement itself
+is :func:`partialface.evaluation.protocol.evaluate_model_on_pairs` (one random rank per query image seeded
+with ``--seed``, ``--ranks K`` multi-rank fusion, ``--rank S,P`` a fixed rank, 10 stratified folds).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from ..atomic import atomic_write
-from .metrics import plot_roc, stratified_folds, verification_report
-from .verification import score_bin, score_pairs
+from ..errors import PartialFaceError
+from .metrics import plot_roc
+from .protocol import evaluate_model_on_pairs
 
-__all__ = ["add_eval_arguments", "run_eval", "evaluate_model_on_pairs"]
+__all__ = ["add_eval_arguments", "run_eval"]
 
 
 def _rank_arg(text: str) -> tuple[int, int]:
@@ -61,78 +60,20 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _embed_fn(model, rank: tuple[int, int] | None):
-    if rank is None:
-        return model.embed_fn()
-    if not hasattr(model.encoder, "encode_rank"):
-        raise ValueError(f"--rank needs a PartialFace model; this one's encoder is {model.encoder.name!r}")
-    return lambda images, generator: model.embed_protected(model.encoder.encode_rank(images.to(model.device), *rank))
+def run_eval(args: argparse.Namespace, load_model: Callable[..., object]) -> int:
+    """Run ``partialface eval`` with parsed ``args``; ``load_model`` is :func:`partialface.api.load_model`.
 
-
-def evaluate_model_on_pairs(
-    model,
-    pairs_path: str,
-    images: str | None = None,
-    folds: list[int] | None = None,
-    seed: int = 0,
-    ranks: int = 1,
-    rank: tuple[int, int] | None = None,
-    flip: bool = True,
-    batch_size: int = 64,
-    progress: bool = True,
-    per_rank: bool = False,
-) -> tuple[dict[str, Any], Any, Any]:
-    """(report, scores, issame) of a loaded model on a pairs.txt (with ``images``) or a .bin file."""
-    embed_fn = _embed_fn(model, rank)
-    started = time.perf_counter()
-    if str(pairs_path).endswith(".bin"):
-        scores, issame = score_bin(embed_fn, pairs_path, batch_size, flip, ranks, seed,
-                                   image_size=model.crop.size if model.crop else 112, progress=progress)
-        report = verification_report(scores, issame)
-    else:
-        from ..data import read_lfw_pairs, select_folds
-
-        if not images:
-            raise ValueError("--images (the image root, Name/Name_0001.jpg) is needed with a pairs.txt file")
-        root = Path(images)
-        if not root.is_dir():
-            raise ValueError(f"{root}: image folder not found")
-        pairs = read_lfw_pairs(pairs_path)
-        if folds:
-            pairs = select_folds(pairs, folds)
-        scores, issame = score_pairs(embed_fn, pairs, lambda key: model.load_image(root / key),
-                                     batch_size, flip, ranks, seed, progress)
-        report = verification_report(scores, issame, folds=stratified_folds(issame))
-        report["folds"] = folds or sorted({p.fold for p in pairs})
-        if per_rank:
-            from .ranks import rank_analysis
-
-            report["per_rank"] = rank_analysis(model, pairs, lambda key: model.load_image(root / key),
-                                               batch_size, flip, progress)
-    report.update(
-        encoder=model.encoder.name,
-        plan=model.encoder.plan.fingerprint if model.encoder.plan else None,
-        model=model.source,
-        seed=seed,
-        ranks_per_image=ranks,
-        fixed_rank=list(rank) if rank else None,
-        flip=flip,
-        seconds=round(time.perf_counter() - started, 1),
-    )
-    return report, scores, issame
-
-
-def run_eval(args: argparse.Namespace) -> int:
-    from ..api import load_model
-
+    The loader is passed in by the top-level command line: the inference API sits above the evaluation
+    layer, so this module may not import it (docs/architecture.md).
+    """
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
         device = torch.device(args.device)
     except RuntimeError as err:
-        raise ValueError(f"--device {args.device!r}: {err}") from None
+        raise PartialFaceError(f"--device {args.device!r}: {err}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {args.device}: torch sees no CUDA device")
+        raise PartialFaceError(f"--device {args.device}: torch sees no CUDA device")
     model = load_model(args.model, device=device)
     report, scores, issame = evaluate_model_on_pairs(
         model, args.pairs, args.images, args.folds, args.seed, args.ranks, args.rank,

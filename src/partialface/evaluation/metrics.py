@@ -39,6 +39,8 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.model_selection import KFold, PredefinedSplit, StratifiedKFold
 
 from ..atomic import atomic_write
+from ..checks import check_number
+from ..errors import PartialFaceError
 
 __all__ = [
     "TarAtFar",
@@ -63,10 +65,10 @@ def _as_labels(issame: ArrayLike) -> np.ndarray:
     """Validate and convert same-person flags (bool or 0/1) to a 1-D boolean array."""
     label_array = np.asarray(issame)
     if label_array.ndim != 1:
-        raise ValueError(f"issame must be a 1-D array, got shape {label_array.shape}")
+        raise PartialFaceError(f"issame must be a 1-D array, got shape {label_array.shape}")
     if label_array.dtype != np.bool_:
         if label_array.dtype.kind not in "biuf" or not np.isin(label_array, (0, 1)).all():
-            raise ValueError(f"issame must hold booleans or 0/1 values, got dtype {label_array.dtype}")
+            raise PartialFaceError(f"issame must hold booleans or 0/1 values, got dtype {label_array.dtype}")
         label_array = label_array.astype(bool)
     return label_array
 
@@ -75,16 +77,16 @@ def _as_scores_and_labels(scores: ArrayLike, issame: ArrayLike) -> tuple[np.ndar
     """Validate and convert to a float64 score vector and a boolean label vector of equal length."""
     score_array = np.asarray(scores, dtype=np.float64)
     if score_array.ndim != 1:
-        raise ValueError(f"scores must be a 1-D array, got shape {score_array.shape}")
+        raise PartialFaceError(f"scores must be a 1-D array, got shape {score_array.shape}")
     if np.shape(issame) != score_array.shape:
-        raise ValueError(
+        raise PartialFaceError(
             f"issame must have the same shape as scores {score_array.shape}, got {np.shape(issame)}"
         )
     if score_array.size == 0:
-        raise ValueError("no pairs to evaluate: scores is empty")
+        raise PartialFaceError("no pairs to evaluate: scores is empty")
     non_finite = np.flatnonzero(~np.isfinite(score_array))
     if non_finite.size:
-        raise ValueError(
+        raise PartialFaceError(
             f"scores must be finite; pair {int(non_finite[0])} has score {score_array[non_finite[0]]}"
         )
     return score_array, _as_labels(issame)
@@ -94,7 +96,7 @@ def _require_both_classes(issame: np.ndarray, metric: str) -> None:
     """Raise unless ``issame`` holds at least one genuine and one impostor pair."""
     genuine = int(issame.sum())
     if genuine == 0 or genuine == issame.size:
-        raise ValueError(
+        raise PartialFaceError(
             f"{metric} needs both same-person and different-person pairs; got {genuine} same and "
             f"{issame.size - genuine} different"
         )
@@ -152,19 +154,19 @@ def _fold_splits(
     """(train indices, test indices) per fold: consecutive runs, or the given fold ids."""
     if folds is None:
         if not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
-            raise ValueError(f"n_folds must be an integer >= 2, got {n_folds!r}")
+            raise PartialFaceError(f"n_folds must be an integer >= 2, got {n_folds!r}")
         if n_folds > size:
-            raise ValueError(f"n_folds={n_folds} is larger than the number of pairs ({size})")
+            raise PartialFaceError(f"n_folds={n_folds} is larger than the number of pairs ({size})")
         return list(KFold(n_splits=int(n_folds), shuffle=False).split(np.zeros((size, 1))))
     fold_ids = np.asarray(folds)
     if fold_ids.shape != (size,):
-        raise ValueError(f"folds must have one id per pair, shape ({size},), got {fold_ids.shape}")
+        raise PartialFaceError(f"folds must have one id per pair, shape ({size},), got {fold_ids.shape}")
     if fold_ids.dtype.kind not in "iu":
-        raise ValueError(f"folds must hold integer fold ids, got dtype {fold_ids.dtype}")
+        raise PartialFaceError(f"folds must hold integer fold ids, got dtype {fold_ids.dtype}")
     if (fold_ids < 0).any():
-        raise ValueError(f"fold ids must be >= 0, got {int(fold_ids.min())}")
+        raise PartialFaceError(f"fold ids must be >= 0, got {int(fold_ids.min())}")
     if np.unique(fold_ids).size < 2:
-        raise ValueError("folds must name at least 2 distinct folds")
+        raise PartialFaceError("folds must name at least 2 distinct folds")
     return list(PredefinedSplit(test_fold=fold_ids).split())
 
 
@@ -179,10 +181,10 @@ def stratified_folds(issame: ArrayLike, n_folds: int = 10) -> np.ndarray:
     """
     label_array = _as_labels(issame)
     if not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
-        raise ValueError(f"n_folds must be an integer >= 2, got {n_folds!r}")
+        raise PartialFaceError(f"n_folds must be an integer >= 2, got {n_folds!r}")
     smallest_class = min(int(label_array.sum()), int((~label_array).sum()))
     if smallest_class < n_folds:
-        raise ValueError(
+        raise PartialFaceError(
             f"stratified folds need at least n_folds={n_folds} pairs of each class, the smaller "
             f"class has {smallest_class}"
         )
@@ -262,8 +264,9 @@ class TarAtFar:
 
 def tar_at_far(scores: ArrayLike, issame: ArrayLike, far: float = 1e-3) -> TarAtFar:
     """TAR at a given FAR from the ROC curve (see the module docstring for interpolation and limits)."""
-    if not 0.0 < float(far) <= 1.0:
-        raise ValueError(f"far must be in (0, 1], got {far!r}")
+    far = check_number("far", far)
+    if not 0.0 < far <= 1.0:
+        raise PartialFaceError(f"far must be in (0, 1], got {far!r}")
     score_array, label_array = _as_scores_and_labels(scores, issame)
     _require_both_classes(label_array, "TAR at FAR")
     impostor_pairs = int((~label_array).sum())
@@ -381,9 +384,9 @@ def plot_roc(
 
     destination = Path(path)
     if destination.suffix.lower() != _PNG_SUFFIX:
-        raise ValueError(f"ROC plot path must end in {_PNG_SUFFIX}: {destination}")
+        raise PartialFaceError(f"ROC plot path must end in {_PNG_SUFFIX}: {destination}")
     if not curves:
-        raise ValueError("plot_roc needs at least one curve")
+        raise PartialFaceError("plot_roc needs at least one curve")
 
     figure = Figure(figsize=(5.5, 4.5), dpi=120)
     FigureCanvasAgg(figure)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import PartialFaceError
 from .metrics import stratified_folds, verification_report
 from .templates import embed_in_batches, make_template_fn, paired_cosine_similarity
 from .verification import PairLike, _LazyImages, _parse_pairs
@@ -36,7 +37,7 @@ def rank_analysis(
     """Fix each rank of ``model.encoder.plan`` in turn (see the module docstring)."""
     encoder = model.encoder
     if not hasattr(encoder, "encode_rank"):
-        raise ValueError(f"per-rank analysis needs a PartialFace model; this one's encoder is {encoder.name!r}")
+        raise PartialFaceError(f"per-rank analysis needs a PartialFace model; this one's encoder is {encoder.name!r}")
     plan = encoder.plan
     keys, first, second, issame = _parse_pairs(pairs)
     lazy = _LazyImages(keys, load_image)

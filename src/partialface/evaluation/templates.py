@@ -19,6 +19,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..checks import check_int
+from ..errors import PartialFaceError
+
 __all__ = [
     "EmbedFn",
     "ImageSource",
@@ -53,7 +56,7 @@ def l2_normalize(x: torch.Tensor, dim: int = -1, eps: float = 1e-12) -> torch.Te
 def paired_cosine_similarity(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
     """Cosine similarity of row ``i`` of ``first`` with row ``i`` of ``second``: (N, D), (N, D) -> (N,)."""
     if first.ndim != 2 or first.shape != second.shape:
-        raise ValueError(
+        raise PartialFaceError(
             f"paired templates must be two (N, D) tensors of equal shape, got {tuple(first.shape)} "
             f"and {tuple(second.shape)}"
         )
@@ -70,13 +73,13 @@ def fuse_templates(views: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor
         stacked = views
     else:
         if len(views) == 0:
-            raise ValueError("fuse_templates needs at least one view")
+            raise PartialFaceError("fuse_templates needs at least one view")
         shapes = {tuple(view.shape) for view in views}
         if len(shapes) != 1:
-            raise ValueError(f"all views must have the same (B, D) shape, got {sorted(shapes)}")
+            raise PartialFaceError(f"all views must have the same (B, D) shape, got {sorted(shapes)}")
         stacked = torch.stack(list(views))
     if stacked.ndim != 3 or stacked.shape[0] == 0:
-        raise ValueError(f"views must have shape (V, B, D) with V >= 1, got {tuple(stacked.shape)}")
+        raise PartialFaceError(f"views must have shape (V, B, D) with V >= 1, got {tuple(stacked.shape)}")
     return l2_normalize(stacked.mean(dim=0))
 
 
@@ -94,8 +97,7 @@ def make_template_fn(embed_fn: EmbedFn, flip: bool = True, ranks_per_image: int 
     them (the generator state is replayed), so flipping is a pure test-time augmentation of the same
     query and the generator advances as if only the original images had been embedded.
     """
-    if not isinstance(ranks_per_image, int) or ranks_per_image < 1:
-        raise ValueError(f"ranks_per_image must be an integer >= 1, got {ranks_per_image!r}")
+    check_int("ranks_per_image", ranks_per_image, low=1)
 
     def embed_templates(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         views = []
@@ -115,23 +117,23 @@ def make_template_fn(embed_fn: EmbedFn, flip: bool = True, ranks_per_image: int 
 
 
 def check_image_values(images: torch.Tensor, where: str) -> None:
-    """Raise ValueError (naming ``where``) unless ``images`` is floating point, finite and in [-1, 1]."""
+    """Raise PartialFaceError (naming ``where``) unless ``images`` is floating point, finite and in [-1, 1]."""
     if not images.is_floating_point():
-        raise ValueError(f"{where}: expected floating-point images in [-1, 1], got {images.dtype}")
+        raise PartialFaceError(f"{where}: expected floating-point images in [-1, 1], got {images.dtype}")
     low, high = torch.aminmax(images)
     if not (bool(torch.isfinite(low)) and bool(torch.isfinite(high))):
-        raise ValueError(f"{where}: images contain NaN or infinite values")
+        raise PartialFaceError(f"{where}: images contain NaN or infinite values")
     if low < -1 - _RANGE_TOLERANCE or high > 1 + _RANGE_TOLERANCE:
-        raise ValueError(
+        raise PartialFaceError(
             f"{where}: images must lie in [-1, 1], found values in [{float(low):.4g}, {float(high):.4g}]"
         )
 
 
 def _check_batch(batch: torch.Tensor, first_index: int) -> None:
-    """Raise ValueError unless ``batch`` is a (B, 3, H, W) batch of valid images."""
+    """Raise PartialFaceError unless ``batch`` is a (B, 3, H, W) batch of valid images."""
     where = f"images {first_index}..{first_index + len(batch) - 1}" if batch.ndim else "images"
     if batch.ndim != 4 or batch.shape[1] != 3:
-        raise ValueError(f"{where}: expected a (B, 3, H, W) batch, got shape {tuple(batch.shape)}")
+        raise PartialFaceError(f"{where}: expected a (B, 3, H, W) batch, got shape {tuple(batch.shape)}")
     check_image_values(batch, where)
 
 
@@ -141,7 +143,7 @@ def _load_batch(images: torch.Tensor | ImageSource, start: int, stop: int) -> to
     items = [images[index] for index in range(start, stop)]
     shapes = {tuple(item.shape) for item in items}
     if len(shapes) != 1:
-        raise ValueError(f"images {start}..{stop - 1} differ in shape: {sorted(shapes)}")
+        raise PartialFaceError(f"images {start}..{stop - 1} differ in shape: {sorted(shapes)}")
     return torch.stack(items)
 
 
@@ -167,11 +169,10 @@ def embed_in_batches(
     Returns:
         ``(N, D)`` float32 embeddings on the CPU, in the order of ``images``.
     """
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    check_int("batch_size", batch_size, low=1)
     total = len(images)
     if total == 0:
-        raise ValueError("no images to embed")
+        raise PartialFaceError("no images to embed")
     if generator is None:
         generator = torch.Generator().manual_seed(0)
     outputs: list[torch.Tensor] = []
@@ -181,6 +182,8 @@ def embed_in_batches(
             batch = _load_batch(images, start, stop)
             _check_batch(batch, start)
             embeddings = embed_fn(batch, generator)
+            # A broken embed_fn is a bug in code, not a user's mistake: plain ValueError, so the command
+            # line shows its traceback.
             if not isinstance(embeddings, torch.Tensor) or embeddings.ndim != 2:
                 shape = tuple(embeddings.shape) if isinstance(embeddings, torch.Tensor) else None
                 raise ValueError(

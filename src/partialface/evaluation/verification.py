@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
+from partialface.errors import PartialFaceError
 from partialface.evaluation.metrics import verification_report
 from partialface.evaluation.templates import (
     EmbedFn,
@@ -47,21 +48,21 @@ PairLike = Any
 
 
 def _pair_fields(pair: PairLike, index: int) -> tuple[Hashable, Hashable, bool]:
-    """``(key_a, key_b, issame)`` of one pair; ValueError naming the pair when malformed."""
+    """``(key_a, key_b, issame)`` of one pair; PartialFaceError naming the pair when malformed."""
     if all(hasattr(pair, name) for name in ("path_a", "path_b", "issame")):
         key_a, key_b, flag = pair.path_a, pair.path_b, pair.issame
     else:
         try:
             key_a, key_b, flag = pair
         except (TypeError, ValueError):
-            raise ValueError(
+            raise PartialFaceError(
                 f"pair {index} must be (key_a, key_b, issame), got {pair!r}"
             ) from None
     if not isinstance(flag, (bool, np.bool_)) and flag not in (0, 1):
-        raise ValueError(f"pair {index}: issame must be a boolean or 0/1, got {flag!r}")
+        raise PartialFaceError(f"pair {index}: issame must be a boolean or 0/1, got {flag!r}")
     for key in (key_a, key_b):
         if not isinstance(key, Hashable):
-            raise ValueError(f"pair {index}: image key {key!r} is not hashable")
+            raise PartialFaceError(f"pair {index}: image key {key!r} is not hashable")
     return key_a, key_b, bool(flag)
 
 
@@ -69,7 +70,7 @@ def _parse_pairs(pairs: Iterable[PairLike]) -> tuple[list[Hashable], np.ndarray,
     """Unique image keys (first-appearance order), index of each pair's images, and issame."""
     fields = [_pair_fields(pair, index) for index, pair in enumerate(pairs)]
     if not fields:
-        raise ValueError("no pairs to verify")
+        raise PartialFaceError("no pairs to verify")
     position: dict[Hashable, int] = {}
     for key_a, key_b, _ in fields:
         position.setdefault(key_a, len(position))
@@ -93,6 +94,7 @@ class _LazyImages:
     def __getitem__(self, index: int) -> torch.Tensor:
         key = self._keys[index]
         image = self._load_image(key)
+        # A loader that returns something else is a bug in code: plain ValueError keeps its traceback.
         if not isinstance(image, torch.Tensor):
             raise ValueError(f"image {key!r}: load_image returned {type(image).__name__}, not a tensor")
         if image.ndim != 3 or image.shape[0] != 3:
@@ -114,7 +116,7 @@ def _score_images(
 ) -> np.ndarray:
     """Embed every image once into a fused template and score the pairs ``(first[i], second[i])``."""
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
+        raise PartialFaceError(f"seed must be an integer, got {seed!r}")
     generator = torch.Generator().manual_seed(int(seed))
     templates = embed_in_batches(
         make_template_fn(embed_fn, flip=flip, ranks_per_image=ranks_per_image),
@@ -205,7 +207,7 @@ def score_bin(
 
     bins, issame_list = read_bin(bin_path)
     if len(bins) != 2 * len(issame_list) or not issame_list:
-        raise ValueError(
+        raise PartialFaceError(
             f"{os.fspath(bin_path)}: {len(bins)} images for {len(issame_list)} pairs "
             f"(expected 2 images per pair and at least one pair)"
         )

@@ -2,9 +2,10 @@
 
 >>> from partialface.training import load_config, Trainer
 >>> cfg = load_config("configs/partialface_lfw_dev.yaml", ["MAX_SAMPLES=5000"])
+>>> cfg = load_config(["configs/partialface_lfw_dev.yaml", "configs/rows/fixed.yaml"])  # combined
 >>> summary = Trainer(cfg).fit()
 
-``python -m partialface.train CONFIG [--set KEY=VALUE ...]`` (or under ``torchrun``) does the same.
+``python -m partialface.train CONFIG [CONFIG ...] [--set KEY=VALUE ...]`` (or under ``torchrun``) does the same.
 """
 
 from ..checkpoint import CHECKPOINT_FORMAT, export_model, load_checkpoint, save_checkpoint
@@ -12,6 +13,7 @@ from .config import (
     DEFAULTS,
     apply_overrides,
     backbone_registry_name,
+    combine_configs,
     head_registry_name,
     load_config,
     parse_overrides,
@@ -42,6 +44,7 @@ __all__ = [
     "build_plan",
     "build_scheduler",
     "build_training_data",
+    "combine_configs",
     "export_model",
     "head_registry_name",
     "init_distributed",

@@ -27,6 +27,7 @@ from ..data import (
     scan_identity_folders,
     unpack_image_record,
 )
+from .config_checks import ConfigError, key_errors
 from .seeding import Stream, seeded_generator
 
 __all__ = ["TrainingData", "build_training_data", "sample_faces"]
@@ -68,8 +69,8 @@ def _relabel(samples: Sequence[tuple[Path, int]], min_images: int) -> tuple[list
 def _excluded_people(cfg: Mapping[str, Any]) -> set[str]:
     if not cfg["EXCLUDE_PAIRS"]:
         return set()
-    pairs = read_lfw_pairs(cfg["EXCLUDE_PAIRS"])
-    return people_in_folds(pairs, cfg["EXCLUDE_FOLDS"])
+    with key_errors("EXCLUDE_PAIRS"):
+        return people_in_folds(read_lfw_pairs(cfg["EXCLUDE_PAIRS"]), cfg["EXCLUDE_FOLDS"])
 
 
 def _recordio_classes(rec: Path, idx: Path, dataset: RecordIODataset) -> int:
@@ -93,21 +94,25 @@ def _recordio_classes(rec: Path, idx: Path, dataset: RecordIODataset) -> int:
 def build_training_data(cfg: Mapping[str, Any], repeats: int) -> TrainingData:
     """The training set described by ``cfg`` (DATA_FORMAT, DATA_ROOT, DATASETS, ...), repeated ``repeats`` times.
 
-    Raises ValueError naming the folder or file when the data cannot be found or is empty.
+    Raises :class:`~partialface.errors.PartialFaceError` naming the key and the folder or file when the
+    data cannot be found, cannot be read or is empty.
     """
     crop = CropSpec.from_dict(cfg["CROP"])
     data_format = cfg["DATA_FORMAT"]
     excluded = _excluded_people(cfg)
     if data_format == "folders":
         root = _dataset_root(cfg)
-        folders = scan_identity_folders(root, min_images=cfg["MIN_IMAGES"], exclude=excluded)
+        with key_errors("DATA_ROOT"):
+            folders = scan_identity_folders(root, min_images=cfg["MIN_IMAGES"], exclude=excluded)
         samples, num_classes = folders.samples, len(folders.class_names)
         where = os.fspath(root)
     elif data_format == "index":
         index = Path(cfg["INDEX_ROOT"]) / f"{cfg['DATASETS'][0]['name']}.txt"
         if not index.is_file():
-            raise ValueError(f"index file {os.fspath(index)!r} (INDEX_ROOT/DATASETS name + .txt) does not exist")
-        samples = read_index_file(index, cfg["DATA_ROOT"])
+            raise ConfigError(f"index file {os.fspath(index)!r} (INDEX_ROOT/DATASETS name + .txt) does not exist",
+                              ("INDEX_ROOT", "DATASETS"))
+        with key_errors("INDEX_ROOT"):
+            samples = read_index_file(index, cfg["DATA_ROOT"])
         if excluded:  # the person is the folder holding the image (LFW layout)
             samples = [s for s in samples if s[0].parent.name not in excluded]
         samples, num_classes = _relabel(samples, cfg["MIN_IMAGES"])
@@ -117,15 +122,20 @@ def build_training_data(cfg: Mapping[str, Any], repeats: int) -> TrainingData:
         rec, idx = root / "train.rec", root / "train.idx"
         for path in (rec, idx):
             if not path.is_file():
-                raise ValueError(f"RecordIO file {os.fspath(path)!r} (DATA_ROOT/DATASETS name/train.rec|idx) does not exist")
-        dataset = RecordIODataset(rec, idx, crop=crop, flip=False, repeat=repeats)
-        num_classes = _recordio_classes(rec, idx, dataset)
+                raise ConfigError(
+                    f"RecordIO file {os.fspath(path)!r} (DATA_ROOT/DATASETS name/train.rec|idx) does not exist",
+                    ("DATA_ROOT", "DATASETS"),
+                )
+        with key_errors("DATA_ROOT"):
+            dataset = RecordIODataset(rec, idx, crop=crop, flip=False, repeat=repeats)
+            num_classes = _recordio_classes(rec, idx, dataset)
         return TrainingData(
             dataset, num_classes, len(dataset.keys), repeats,
             f"{len(dataset.keys)} images of {num_classes} identities from {os.fspath(rec)}",
         )
     if not samples:
-        raise ValueError(f"no training images left in {where} after MIN_IMAGES and EXCLUDE_FOLDS")
+        raise ConfigError(f"no training images left in {where} after MIN_IMAGES and EXCLUDE_FOLDS",
+                          ("DATA_ROOT", "MIN_IMAGES", "EXCLUDE_FOLDS"))
     dataset = FaceFolderDataset(samples, crop=crop, flip=False, repeat=repeats, cache=cfg["CACHE_IMAGES"])
     description = f"{len(samples)} images of {num_classes} identities from {where}"
     if excluded:
@@ -137,4 +147,5 @@ def sample_faces(data: TrainingData, count: int, seed: int) -> torch.Tensor:
     """``count`` distinct training faces (or all, if fewer), chosen with a seeded generator: (N, 3, S, S)."""
     generator = seeded_generator(seed, Stream.FREQUENCY_SCALE)
     order = torch.randperm(data.num_images, generator=generator)[: min(count, data.num_images)]
-    return torch.stack([data.dataset[int(i)][0] for i in order])
+    with key_errors("DATA_ROOT"):  # a face that cannot be decoded
+        return torch.stack([data.dataset[int(i)][0] for i in order])

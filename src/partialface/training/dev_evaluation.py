@@ -20,6 +20,7 @@ import torch.nn as nn
 
 from ..data import CropSpec, load_face, read_lfw_pairs, select_folds
 from ..encoders import InputEncoder
+from .config_checks import ConfigError, key_errors
 
 __all__ = ["DevEvaluator"]
 
@@ -49,7 +50,7 @@ class DevEvaluator:
     ) -> None:
         self.pairs_path = Path(pairs_path)
         if not self.pairs_path.is_file():
-            raise ValueError(f"DEV_PAIRS {os.fspath(pairs_path)!r} does not exist")
+            raise ConfigError(f"DEV_PAIRS {os.fspath(pairs_path)!r} does not exist", ("DEV_PAIRS",))
         self.crop = crop
         self.batch_size = batch_size
         self.seed = seed
@@ -59,10 +60,11 @@ class DevEvaluator:
         if self.is_bin:
             return
         if images_root is None or not Path(images_root).is_dir():
-            raise ValueError(f"DEV_IMAGES {os.fspath(images_root or '')!r} is not a folder")
+            raise ConfigError(f"DEV_IMAGES {os.fspath(images_root or '')!r} is not a folder", ("DEV_IMAGES",))
         self.images_root = Path(images_root)
-        pairs = read_lfw_pairs(self.pairs_path)
-        self.pairs = select_folds(pairs, folds) if folds else pairs
+        with key_errors("DEV_PAIRS"):
+            pairs = read_lfw_pairs(self.pairs_path)
+            self.pairs = select_folds(pairs, folds) if folds else pairs
         from ..evaluation import stratified_folds  # scikit-learn: imported only when evaluating
 
         lfw_folds = sorted({pair.fold for pair in self.pairs})
@@ -81,7 +83,8 @@ class DevEvaluator:
                    batch, cfg["SEED"])
 
     def _load(self, relative: str) -> torch.Tensor:
-        return load_face(self.images_root / relative, self.crop)
+        with key_errors("DEV_IMAGES"):
+            return load_face(self.images_root / relative, self.crop)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, encoder: InputEncoder, device: torch.device, progress: bool = False) -> dict[str, Any]:

@@ -24,6 +24,8 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
+from ..errors import PartialFaceError
+
 __all__ = [
     "DistributedContext",
     "SynchronizedBatchNorm",
@@ -62,11 +64,11 @@ class DistributedContext:
 def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
     """``auto`` -> CUDA (this process's local GPU) when available, else CPU; ``cuda`` without a GPU is an error."""
     if preference not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"DEVICE must be auto, cpu or cuda, got {preference!r}")
+        raise PartialFaceError(f"DEVICE must be auto, cpu or cuda, got {preference!r}")
     if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise ValueError("DEVICE: cuda was requested but torch sees no CUDA device")
+        raise PartialFaceError("DEVICE: cuda was requested but torch sees no CUDA device")
     return torch.device("cuda", local_rank % torch.cuda.device_count())
 
 
@@ -77,7 +79,7 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(text)
     except ValueError:
-        raise ValueError(f"environment variable {name}={text!r} is not an integer") from None
+        raise PartialFaceError(f"environment variable {name}={text!r} is not an integer") from None
 
 
 def init_distributed(device: str = "auto", backend: str = "auto") -> DistributedContext:
@@ -89,7 +91,7 @@ def init_distributed(device: str = "auto", backend: str = "auto") -> Distributed
     rank = _env_int("RANK", 0)
     local_rank = _env_int("LOCAL_RANK", 0)
     if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"inconsistent torchrun environment: WORLD_SIZE={world_size}, RANK={rank}")
+        raise PartialFaceError(f"inconsistent torchrun environment: WORLD_SIZE={world_size}, RANK={rank}")
     torch_device = resolve_device(device, local_rank)
     if world_size == 1:
         return DistributedContext(1, 0, 0, torch_device, None)
@@ -151,7 +153,7 @@ class SynchronizedBatchNorm(nn.modules.batchnorm._BatchNorm):
 
     def _check_input_dim(self, input: torch.Tensor) -> None:  # noqa: A002
         if input.dim() < 2:
-            raise ValueError(f"SynchronizedBatchNorm expects input of shape (B, C, ...), got {tuple(input.shape)}")
+            raise PartialFaceError(f"SynchronizedBatchNorm expects input of shape (B, C, ...), got {tuple(input.shape)}")
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002 (torch's argument name)
         if not self._needs_cpu_sync(input):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write
+from ..errors import PartialFaceError
 
 __all__ = ["CsvLog", "RunLogger", "TRAIN_COLUMNS", "DEV_COLUMNS"]
 
@@ -28,7 +29,7 @@ class CsvLog:
 
     def __init__(self, path: str | os.PathLike[str], columns: Sequence[str]) -> None:
         if "step" not in columns:
-            raise ValueError("a CsvLog needs a 'step' column")
+            raise PartialFaceError("a CsvLog needs a 'step' column")
         self.path = Path(path)
         self.columns = tuple(columns)
 
@@ -76,7 +77,7 @@ class RunLogger:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError as err:
-                raise ValueError("TENSORBOARD: true needs the 'tensorboard' package (pip install tensorboard)") from err
+                raise PartialFaceError("TENSORBOARD: true needs the 'tensorboard' package (pip install tensorboard)") from err
             self._writer = SummaryWriter(os.fspath(tensorboard_dir))
 
     def resume_at(self, step: int) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import Sampler
 
+from ..errors import PartialFaceError
 from .seeding import Stream, seeded_generator
 
 __all__ = ["EpochBatchSampler"]
@@ -45,7 +46,7 @@ class EpochBatchSampler(Sampler[list[int]]):
         stop_step: int | None = None,
     ) -> None:
         if batch_size < 1 or world_size < 1 or not 0 <= rank < world_size:
-            raise ValueError(f"bad batch layout: batch_size={batch_size}, world_size={world_size}, rank={rank}")
+            raise PartialFaceError(f"bad batch layout: batch_size={batch_size}, world_size={world_size}, rank={rank}")
         self.dataset_size = int(dataset_size)
         self.batch_size = int(batch_size)
         self.world_size = int(world_size)
@@ -54,14 +55,14 @@ class EpochBatchSampler(Sampler[list[int]]):
         self.epoch = int(epoch)
         steps = self.steps_per_epoch(self.dataset_size, self.batch_size, self.world_size)
         if steps == 0:
-            raise ValueError(
+            raise PartialFaceError(
                 f"the dataset has {self.dataset_size} items, fewer than one global batch of "
                 f"{self.batch_size} x {self.world_size} processes"
             )
         self.stop_step = steps if stop_step is None else min(int(stop_step), steps)
         self.start_step = int(start_step)
         if not 0 <= self.start_step <= self.stop_step:
-            raise ValueError(f"start_step {start_step} outside 0..{self.stop_step}")
+            raise PartialFaceError(f"start_step {start_step} outside 0..{self.stop_step}")
 
     @staticmethod
     def steps_per_epoch(dataset_size: int, batch_size: int, world_size: int = 1) -> int:

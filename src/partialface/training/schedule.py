@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from ..errors import PartialFaceError
+
 __all__ = ["StepSchedule", "parameter_groups", "build_optimizer", "build_scheduler"]
 
 _NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
@@ -34,11 +36,11 @@ class StepSchedule:
         object.__setattr__(self, "lrs", tuple(float(v) for v in self.lrs))
         object.__setattr__(self, "boundaries", tuple(int(v) for v in self.boundaries))
         if not self.lrs or any(v <= 0 for v in self.lrs):
-            raise ValueError(f"learning rates must be positive, got {list(self.lrs)}")
+            raise PartialFaceError(f"learning rates must be positive, got {list(self.lrs)}")
         if len(self.boundaries) != len(self.lrs) - 1:
-            raise ValueError(f"{len(self.lrs)} learning rates need {len(self.lrs) - 1} boundaries, got {list(self.boundaries)}")
+            raise PartialFaceError(f"{len(self.lrs)} learning rates need {len(self.lrs) - 1} boundaries, got {list(self.boundaries)}")
         if list(self.boundaries) != sorted(self.boundaries) or any(b < 0 for b in self.boundaries):
-            raise ValueError(f"stage boundaries must be non-negative and ascending, got {list(self.boundaries)}")
+            raise PartialFaceError(f"stage boundaries must be non-negative and ascending, got {list(self.boundaries)}")
 
     @classmethod
     def from_config(
@@ -52,13 +54,13 @@ class StepSchedule:
     ) -> "StepSchedule":
         """Boundaries from TFace ``STAGES``: epochs (``unit="epoch"``) or fractions of ``total_steps``."""
         if steps_per_epoch < 1 or total_steps < 1:
-            raise ValueError(f"steps_per_epoch and total_steps must be >= 1, got {steps_per_epoch}, {total_steps}")
+            raise PartialFaceError(f"steps_per_epoch and total_steps must be >= 1, got {steps_per_epoch}, {total_steps}")
         if unit == "epoch":
             boundaries = [round(stage * steps_per_epoch) for stage in stages]
         elif unit == "fraction":
             boundaries = [round(stage * total_steps) for stage in stages]
         else:
-            raise ValueError(f"STAGES_UNIT must be 'epoch' or 'fraction', got {unit!r}")
+            raise PartialFaceError(f"STAGES_UNIT must be 'epoch' or 'fraction', got {unit!r}")
         return cls(tuple(lrs), tuple(boundaries), max(0, int(warmup_steps)))
 
     def lr(self, step: int) -> float:

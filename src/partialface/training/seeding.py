@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import PartialFaceError
+
 __all__ = ["Stream", "derive_seed", "seeded_generator", "seed_global", "capture_rng_state", "restore_rng_state"]
 
 
@@ -32,7 +34,7 @@ class Stream(IntEnum):
 def derive_seed(seed: int, stream: Stream, *position: int) -> int:
     """A 63-bit seed for ``stream`` at ``position`` (e.g. epoch, step), independent across all of them."""
     if int(seed) < 0 or any(int(p) < 0 for p in position):
-        raise ValueError(f"seed and position must be non-negative, got seed={seed}, position={position}")
+        raise PartialFaceError(f"seed and position must be non-negative, got seed={seed}, position={position}")
     sequence = np.random.SeedSequence(entropy=int(seed), spawn_key=(int(stream), *map(int, position)))
     low, high = sequence.generate_state(2, dtype=np.uint32)
     return (int(high) << 31 ^ int(low)) & ((1 << 63) - 1)

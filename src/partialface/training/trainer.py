@@ -27,8 +27,9 @@ import inspect
 import json
 import logging
 import math
+import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,11 +44,13 @@ from tqdm import tqdm
 from ..atomic import atomic_write
 from ..data import CropSpec
 from ..encoders import FrequencyEncoder, InputEncoder, encoder_from_state, estimate_frequency_scale, get_encoder
+from ..errors import PartialFaceError
 from ..models import get_head, get_model
 from ..models.heads import HEADS
 from ..plan import ChannelPlan
 from ..checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from .config import config_differences
+from .config_checks import ConfigError, key_errors
 from .data import TrainingData, build_training_data, sample_faces
 from .dev_evaluation import DevEvaluator
 from .distributed import DistributedContext, init_distributed, shutdown_distributed, synchronize_batch_norm
@@ -143,14 +146,16 @@ def build_plan(spec: str | Mapping[str, int], num_channels: int | None = None) -
 
     ``num_channels`` (TFace ``NUM_CHS``), when given, must equal the plan's subset size ``s``.
     """
-    if isinstance(spec, Mapping):
-        plan = ChannelPlan.generate(spec["generate"], m=spec.get("m", 6), n=spec.get("n", 6))
-    elif spec == "tface":
-        plan = ChannelPlan.tface()
-    else:
-        plan = ChannelPlan.load(spec)
+    with key_errors("PLAN"):
+        if isinstance(spec, Mapping):
+            plan = ChannelPlan.generate(spec["generate"], m=spec.get("m", 6), n=spec.get("n", 6))
+        elif spec == "tface":
+            plan = ChannelPlan.tface()
+        else:
+            plan = ChannelPlan.load(spec)
     if num_channels is not None and num_channels != plan.s:
-        raise ValueError(f"NUM_CHS {num_channels} does not match the plan's subset size s = {plan.s} (PLAN {spec!r})")
+        raise ConfigError(f"NUM_CHS {num_channels} does not match the plan's subset size s = {plan.s} (PLAN {spec!r})",
+                          ("NUM_CHS", "PLAN"))
     return plan
 
 
@@ -163,6 +168,28 @@ def _head_kwargs(cfg: Mapping[str, Any], num_classes: int) -> dict[str, Any]:
     if "m" in accepted:
         kwargs["m"] = dataset["margin"]
     return kwargs
+
+
+def _check_run_folder(out: Path) -> None:
+    """Say in one line why ``OUT`` cannot be the run folder (it is created on the first write)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"OUT {os.fspath(out)!r} is a file, not a run folder", ("OUT",))
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"OUT {os.fspath(out)!r} cannot be created: {os.fspath(existing)!r} is a file", ("OUT",))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"OUT {os.fspath(out)!r}: {os.fspath(existing)!r} is not writable", ("OUT",))
+
+
+def _batches(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The loader's batches; a face that cannot be read stops the run with one line naming the file."""
+    batches = iter(loader)
+    while True:
+        with key_errors("DATA_ROOT"):
+            batch = next(batches, None)
+        if batch is None:
+            return
+        yield batch
 
 
 def _unwrap(model: nn.Module) -> FaceClassifier:
@@ -189,6 +216,8 @@ class Trainer:
         self.context = context or init_distributed(cfg["DEVICE"], cfg["DIST_BACKEND"])
         self.device = self.context.device
         self.out = Path(cfg["OUT"])
+        if self.context.is_main:
+            _check_run_folder(self.out)
         if cfg["THREADS"] > 0:
             torch.set_num_threads(cfg["THREADS"])
         self.amp = bool(cfg["AMP"]) and self.device.type == "cuda"
@@ -203,7 +232,7 @@ class Trainer:
         self.encoder, self.data = self._build_encoder_and_data(resume)
         self.steps_per_epoch = EpochBatchSampler.steps_per_epoch(len(self.data.dataset), self.batch_size, self.context.world_size)
         if self.steps_per_epoch == 0:
-            raise ValueError(
+            raise PartialFaceError(
                 f"{self.data.description} x {self.data.repeats} repeats is less than one global batch of "
                 f"{self.global_batch} ({self.batch_size} x {self.context.world_size} processes)"
             )
@@ -245,7 +274,8 @@ class Trainer:
         if resume is not None:
             encoder = encoder_from_state(resume["encoder"])
         else:
-            encoder = get_encoder(cfg["ENCODER"], plan=self.plan, train_repeats=cfg["NUM_AUG"], **options)
+            with key_errors("ENCODER_OPTIONS"):
+                encoder = get_encoder(cfg["ENCODER"], plan=self.plan, train_repeats=cfg["NUM_AUG"], **options)
         data = build_training_data(cfg, encoder.train_repeats)
         if resume is None and isinstance(encoder, FrequencyEncoder):
             scale = estimate_frequency_scale(sample_faces(data, cfg["FREQUENCY_SCALE_SAMPLES"], cfg["SEED"]))
@@ -265,8 +295,9 @@ class Trainer:
         self.head_kwargs = _head_kwargs(cfg, self.data.num_classes)
         try:
             backbone = get_model(cfg["BACKBONE_NAME"], **self.model_kwargs)
-        except TypeError as err:
-            raise ValueError(f"BACKBONE_NAME {cfg['BACKBONE_NAME']} rejects MODEL_OPTIONS {cfg['MODEL_OPTIONS']}: {err}") from err
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"BACKBONE_NAME {cfg['BACKBONE_NAME']} rejects MODEL_OPTIONS {cfg['MODEL_OPTIONS']}: {err}",
+                              ("BACKBONE_NAME", "MODEL_OPTIONS")) from err
         head = get_head(cfg["HEAD_NAME"], **self.head_kwargs)
         if initialise:
             self._initialise_from(backbone, head)
@@ -292,13 +323,13 @@ class Trainer:
         differences = config_differences(checkpoint["config"], self.cfg)
         if differences:
             detail = ", ".join(f"{k}: {checkpoint['config'].get(k)!r} -> {self.cfg.get(k)!r}" for k in differences)
-            raise ValueError(
+            raise ConfigError(
                 f"cannot resume {path}: the config changed in keys that alter training ({detail}); "
-                "use another OUT or restore those values"
+                "use another OUT or restore those values", differences,
             )
         saved_world = checkpoint.get("world_size", 1)
         if saved_world != self.context.world_size:
-            raise ValueError(
+            raise PartialFaceError(
                 f"cannot resume {path} with {self.context.world_size} processes: it was trained with {saved_world} "
                 "(the global batch, and so every step, would change)"
             )
@@ -312,12 +343,13 @@ class Trainer:
                 continue
             checkpoint = load_checkpoint(self.cfg[key])
             if checkpoint.get(entry) is None:
-                raise ValueError(f"{key} {self.cfg[key]!r} holds no {entry} weights")
+                raise ConfigError(f"{key} {self.cfg[key]!r} holds no {entry} weights", (key,))
             try:
                 module.load_state_dict({k: v.float() if v.is_floating_point() else v
                                         for k, v in checkpoint[entry]["state_dict"].items()})
             except RuntimeError as err:
-                raise ValueError(f"{key} {self.cfg[key]!r} does not fit this {entry}: {err}") from err
+                first = str(err).strip().splitlines()[0]
+                raise ConfigError(f"{key} {self.cfg[key]!r} does not fit this {entry}: {first}", (key,)) from err
 
     def _restore(self, checkpoint: Mapping[str, Any]) -> None:
         self.classifier.backbone.load_state_dict(checkpoint["model"]["state_dict"])
@@ -332,7 +364,7 @@ class Trainer:
         self.metrics = list(checkpoint["metrics"])
         in_epoch = self.step - self.epoch * self.steps_per_epoch
         if not 0 <= in_epoch <= self.steps_per_epoch:
-            raise ValueError(
+            raise PartialFaceError(
                 f"checkpoint step {self.step} does not lie in epoch {self.epoch + 1} of {self.steps_per_epoch} steps: "
                 "the data, batch size or number of processes changed"
             )
@@ -455,7 +487,7 @@ class Trainer:
                 stop = min(self.steps_per_epoch, self.total_steps - epoch * self.steps_per_epoch)
                 if in_epoch < stop:
                     self.classifier.train()
-                    for local_step, (images, labels) in enumerate(self._loader(epoch, in_epoch, stop), start=in_epoch):
+                    for local_step, (images, labels) in enumerate(_batches(self._loader(epoch, in_epoch, stop)), start=in_epoch):
                         images = images.to(self.device, non_blocking=True)
                         batch_generator = seeded_generator(cfg["SEED"], Stream.BATCH, epoch, local_step)
                         if cfg["FLIP"]:
