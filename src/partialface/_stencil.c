@@ -38,7 +38,7 @@ typedef struct {
     const void *rows;           /* (8, 3, H) stencil weights along H, per vertical frequency u */
     const void *cols;           /* (8, 3, W) stencil weights along W, per horizontal frequency v */
     const int64_t *channels;    /* (B, J) or (1, J) indices into 0..191 */
-    const void *scale;          /* (192,) multiplier per channel, or NULL */
+    const void *scale;          /* (192,) divisor per channel, or NULL */
     double colour[3][4];        /* YCbCr rows: 3 RGB weights and an offset */
     Py_ssize_t b, h, w, j;
     int per_sample, is_double;
@@ -66,15 +66,19 @@ typedef struct {
         const Py_ssize_t colour = channel / PER_COLOUR, u = (channel % PER_COLOUR) / BLOCK, v = channel % BLOCK; \
         const T *wr = (const T *)job->rows + u * 3 * h;                                                     \
         const T *restrict c0 = (const T *)job->cols + v * 3 * w, *restrict c1 = c0 + w, *restrict c2 = c1 + w; \
-        const T gain = job->scale ? ((const T *)job->scale)[channel] : (T)1;                                \
+        const T *divisor = job->scale ? (const T *)job->scale + channel : NULL;                             \
         const T *plane = ycc + colour * (h + 2) * pw;                                                       \
         for (Py_ssize_t p = 0; p < h; p++) {                                                                \
-            const T a0 = gain * wr[p], a1 = gain * wr[h + p], a2 = gain * wr[2 * h + p];                    \
+            const T a0 = wr[p], a1 = wr[h + p], a2 = wr[2 * h + p];                                         \
             const T *restrict y0 = plane + p * pw, *restrict y1 = y0 + pw, *restrict y2 = y1 + pw;          \
             T *restrict tmp = row;                                                                          \
             for (Py_ssize_t q = 0; q < pw; q++) tmp[q] = a0 * y0[q] + a1 * y1[q] + a2 * y2[q];              \
             T *restrict dst = out + p * w;                                                                  \
             for (Py_ssize_t q = 0; q < w; q++) dst[q] = c0[q] * tmp[q] + c1[q] * tmp[q + 1] + c2[q] * tmp[q + 2]; \
+            if (divisor) { /* a division, not a product by the reciprocal: equal to dividing afterwards */  \
+                const T d = *divisor;                                                                       \
+                for (Py_ssize_t q = 0; q < w; q++) dst[q] /= d;                                             \
+            }                                                                                               \
         }                                                                                                   \
     }                                                                                                       \
     static int NAME##_run(const job_t *job) {                                                               \
@@ -118,7 +122,7 @@ static int borrow(PyObject *obj, Py_buffer *view, Py_ssize_t expected, int writa
 
 PyDoc_STRVAR(forward_doc,
     "forward(x, out, rows, cols, channels, scale, colour, threads)\n\n"
-    "x (B,3,H,W), out (B,J,H,W), rows (8,3,H), cols (8,3,W), scale (192,) or None: one float dtype;\n"
+    "x (B,3,H,W), out (B,J,H,W), rows (8,3,H), cols (8,3,W), scale (192,) divisors or None: one float dtype;\n"
     "channels (B,J) or (1,J) int64; colour: 12 floats (3 rows of RGB weights and offset).");
 
 static PyObject *forward(PyObject *self, PyObject *args) {

@@ -72,9 +72,6 @@ def _weights(stencil_weights, n: int, dtype: torch.dtype) -> np.ndarray:
     return torch.as_tensor(stencil_weights(n)).to(dtype).contiguous().numpy()
 
 
-@functools.lru_cache(maxsize=4)
-def _scale_reciprocal(scale: tuple[float, ...], dtype: torch.dtype) -> np.ndarray:
-    return (1.0 / torch.tensor(scale, dtype=torch.float64)).to(dtype).numpy()
 
 
 def run(
@@ -96,8 +93,8 @@ def run(
     rows = _weights(stencil_weights, h, x.dtype)
     cols = _weights(stencil_weights, w, x.dtype)
     scale = None
-    if frequency_scale is not None:
-        scale = _scale_reciprocal(tuple(frequency_scale.double().cpu().tolist()), x.dtype)
+    if frequency_scale is not None:  # divided in the kernel's last pass over each L1-resident row
+        scale = frequency_scale.detach().to(device="cpu", dtype=x.dtype).contiguous().numpy()
     index = channels.reshape(-1, j).to(device="cpu", dtype=torch.int64).contiguous()
     threads = max(1, min(torch.get_num_threads(), (b * j * h * w) // _VALUES_PER_THREAD))
     target = out if out.is_contiguous() else torch.empty_like(out, memory_format=torch.contiguous_format)
