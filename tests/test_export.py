@@ -109,3 +109,12 @@ def test_export_cli_names_the_problem(capsys, tmp_path):
     assert main(["export", "rgb-baseline", "--client-onnx", str(tmp_path / "c.onnx")]) == 2
     assert "no channel plan" in capsys.readouterr().err
     assert not (tmp_path / "c.onnx").exists()
+
+
+@pytest.mark.slow
+def test_onnx_embedder_refuses_bad_inputs(model, network_file):
+    runtime = OnnxEmbedder(model, network_file)
+    with pytest.raises(PartialFaceError, match="NaN"):
+        runtime.embed_protected(torch.full((1, 27, 112, 112), float("nan")))
+    with pytest.raises(PartialFaceError, match="27"):
+        runtime.embed_protected(torch.zeros(1, 3, 112, 112))

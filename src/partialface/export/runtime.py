@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..api import FaceModel
+from ..checks import check_finite
 from ..errors import PartialFaceError
 from ..evaluation.templates import fuse_templates
 from .onnx_export import NETWORK_KIND, network_metadata
@@ -95,12 +96,15 @@ class OnnxEmbedder:
         return self.model.protect(images, generator)
 
     def embed_protected(self, sent: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """The server step: sent tensors (B, C, H, W) -> L2-normalised templates (B, D), on the CPU."""
-        array = sent.detach().cpu().numpy() if isinstance(sent, torch.Tensor) else np.asarray(sent)
-        if array.ndim != 4 or array.shape[1] != self.in_channels:
+        """The server step: sent tensors (B, C, H, W) -> L2-normalised templates (B, D), on the CPU.
+
+        NaN or infinite inputs are refused, as :meth:`FaceModel.embed_protected` refuses them.
+        """
+        sent = torch.as_tensor(sent).detach().cpu()
+        if sent.dim() != 4 or sent.shape[1] != self.in_channels:
             raise PartialFaceError(f"expected (B,{self.in_channels},H,W) protected inputs for {self.path.name}, "
-                                   f"got {tuple(array.shape)}")
-        array = np.ascontiguousarray(array, dtype=np.float32)
+                                   f"got {tuple(sent.shape)}")
+        array = check_finite("protected inputs", sent).to(torch.float32).contiguous().numpy()
         return torch.from_numpy(self.session.run(None, {self.input_name: array})[0])
 
     @torch.no_grad()
