@@ -42,7 +42,8 @@ typedef struct {
     double colour[3][4];        /* YCbCr rows: 3 RGB weights and an offset */
     Py_ssize_t b, h, w, j;
     int per_sample, is_double;
-    Py_ssize_t start, stop;     /* this thread's work items: image * J + output channel */
+    Py_ssize_t items, chunk;    /* work items (image * J + output channel), taken `chunk` at a time */
+    Py_ssize_t *next;           /* the next item nobody has taken (shared by the threads, atomic) */
 } job_t;
 
 /* The kernel for one element type; T is float or double. */
@@ -86,15 +87,18 @@ typedef struct {
         T *ycc = (T *)malloc(sizeof(T) * (3 * (h + 2) * (w + 2) + w + 2));                                  \
         if (!ycc) return -1;                                                                                \
         T *row = ycc + 3 * (h + 2) * (w + 2);                                                               \
-        Py_ssize_t image = -1;                                                                              \
-        for (Py_ssize_t item = job->start; item < job->stop; item++) {                                      \
-            const Py_ssize_t b = item / job->j, k = item % job->j;                                          \
-            if (b != image) {                                                                               \
-                NAME##_colour(job, (const T *)job->x + b * 3 * h * w, ycc);                                 \
-                image = b;                                                                                  \
+        Py_ssize_t image = -1, start;                                                                       \
+        while ((start = __atomic_fetch_add(job->next, job->chunk, __ATOMIC_RELAXED)) < job->items) {        \
+            const Py_ssize_t stop = start + job->chunk < job->items ? start + job->chunk : job->items;      \
+            for (Py_ssize_t item = start; item < stop; item++) {                                            \
+                const Py_ssize_t b = item / job->j, k = item % job->j;                                      \
+                if (b != image) {                                                                           \
+                    NAME##_colour(job, (const T *)job->x + b * 3 * h * w, ycc);                             \
+                    image = b;                                                                              \
+                }                                                                                           \
+                const int64_t channel = job->channels[(job->per_sample ? b : 0) * job->j + k];              \
+                NAME##_channel(job, ycc, (Py_ssize_t)channel, row, (T *)job->out + item * h * w);           \
             }                                                                                               \
-            const int64_t channel = job->channels[(job->per_sample ? b : 0) * job->j + k];                  \
-            NAME##_channel(job, ycc, (Py_ssize_t)channel, row, (T *)job->out + item * h * w);               \
         }                                                                                                   \
         free(ycc);                                                                                          \
         return 0;                                                                                           \
@@ -183,24 +187,21 @@ static PyObject *forward(PyObject *self, PyObject *args) {
     base.per_sample = chan_rows == b && b > 1;
     base.is_double = itemsize == 8;
 
-    Py_ssize_t items = b * j;
+    /* Threads take small chunks from a shared counter rather than fixed shares: on a machine shared
+     * with other work a thread that loses its core for a while no longer holds up the whole call. */
+    Py_ssize_t items = b * j, next = 0;
     if (threads < 1) threads = 1;
     if (threads > MAX_THREADS) threads = MAX_THREADS;
     if (threads > items) threads = (int)items;
-    job_t jobs[MAX_THREADS];
+    base.items = items;
+    base.chunk = threads == 1 ? items : (j < items / (4 * threads) ? j : (items / (4 * threads) > 0 ? items / (4 * threads) : 1));
+    base.next = &next;
     pthread_t ids[MAX_THREADS];
     int started[MAX_THREADS] = {0};
     int failed = 0;
     Py_BEGIN_ALLOW_THREADS
-    for (int t = 0; t < threads; t++) {
-        jobs[t] = base;
-        jobs[t].start = items * t / threads;
-        jobs[t].stop = items * (t + 1) / threads;
-    }
-    for (int t = 1; t < threads; t++) started[t] = pthread_create(&ids[t], NULL, run_job, &jobs[t]) == 0;
-    for (int t = 1; t < threads; t++)  /* a thread that could not start: do its share here */
-        if (!started[t] && run_job(&jobs[t])) failed = 1;
-    if (run_job(&jobs[0])) failed = 1;
+    for (int t = 1; t < threads; t++) started[t] = pthread_create(&ids[t], NULL, run_job, &base) == 0;
+    if (run_job(&base)) failed = 1;  /* threads that could not start leave their chunks to the others */
     for (int t = 1; t < threads; t++) {
         void *status = NULL;
         if (started[t] && (pthread_join(ids[t], &status) != 0 || status != NULL)) failed = 1;
