@@ -1,21 +1,26 @@
-"""The embedding path end to end, stage by stage, and PyTorch against onnxruntime for the network.
+"""The embedding path end to end, stage by stage, with the network in PyTorch and in onnxruntime.
 
-Part 1 runs what ``make demo`` and ``partialface eval`` run per image (read and decode the photo, crop,
-scale to [-1, 1], check the values, protect, protect the mirror image, the backbone on both, fuse) on
-real LFW photos, timing every stage, then the streamlined path of
-:func:`partialface.export.runtime.flip_fused_templates` (faces and mirror images as one batch through
-one transform call and one backbone call) on the same faces, and checks that both give the same
-templates.
+Part 1 runs what ``make demo`` and ``partialface eval`` run per image on real LFW photos, timing every
+stage: read and decode the photo, crop, scale to [-1, 1], check the values, protect, protect the mirror
+image (with the same rank, as ``make_template_fn`` replays the generator), the network on both, fuse.
+It runs once with the model's PyTorch network and once with the same network exported to ONNX and
+served by :class:`partialface.export.OnnxEmbedder`, batch by batch in turn (so a change of load on
+a shared machine hits both), and checks that both give the same templates.
 
-Part 2 exports the network to ONNX (or takes ``--onnx``) and times ``embed_protected`` in PyTorch and
-in onnxruntime on protected faces, one face at a time and in batches, with the same thread count.
+Part 2 times the network alone (protected faces -> templates) in PyTorch and in onnxruntime, one
+face at a time and in batches, with the same thread count.
 
     python benchmarks/embed.py [--model default] [--images 256] [--batch 64] [--threads 2] [--onnx PATH]
+
+PyTorch's CPU allocator takes transparent huge pages for large tensors when ``THP_MEM_ALLOC_ENABLE=1``
+is set before it starts (on a VM, where first touches of fresh pages are costly, this matters for
+the network's activations): run the command with and without it to compare.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -52,26 +57,25 @@ def decode(path: Path) -> Image.Image:
         return image.convert("RGB")
 
 
-def load_batch(files, model, clock: Stopwatch) -> torch.Tensor:
+def load_batch(files, crop, clock: Stopwatch) -> torch.Tensor:
     faces = []
     for path in files:
         image = clock.time("read + decode JPEG", decode, path)
-        pixels = clock.time("crop", lambda: image_to_pixels(model.crop.apply(image) if model.crop else image))
-        faces.append(pixels)
+        faces.append(clock.time("crop", lambda: image_to_pixels(crop.apply(image) if crop else image)))
     faces = clock.time("to [-1,1] + stack", lambda: pixels_to_faces(torch.stack(faces)))
     clock.time("value check", check_image_values, faces, "batch")
     return faces
 
 
 @torch.no_grad()
-def embed_as_today(model, faces, generator, clock: Stopwatch) -> torch.Tensor:
+def flip_fused(embedder, faces, generator, clock: Stopwatch) -> torch.Tensor:
     """make_template_fn's order: protect, embed, protect the mirror with the same ranks, embed, fuse."""
     before = generator.get_state()
-    sent = clock.time("client transform", model.protect, faces, generator)
-    first = clock.time("backbone", model.embed_protected, sent)
+    sent = clock.time("client transform", embedder.protect, faces, generator)
+    first = clock.time("network", embedder.embed_protected, sent)
     generator.set_state(before)
-    mirrored = clock.time("mirror: flip + transform", lambda: model.protect(torch.flip(faces, dims=(-1,)), generator))
-    second = clock.time("backbone", model.embed_protected, mirrored)
+    mirrored = clock.time("mirror: flip + transform", lambda: embedder.protect(torch.flip(faces, dims=(-1,)), generator))
+    second = clock.time("network", embedder.embed_protected, mirrored)
     return clock.time("flip fusion", fuse_templates, [first, second])
 
 
@@ -94,19 +98,10 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def compare_runtimes(model, onnx_path, faces, threads: int, repeats: int) -> None:
-    from partialface.export import OnnxEmbedder, export_network
-
-    if onnx_path is None:
-        folder = tempfile.mkdtemp(prefix="partialface-embed-")
-        onnx_path = Path(folder) / "network.onnx"
-        start = time.perf_counter()
-        export_network(model, onnx_path)
-        print(f"\nexported the network in {time.perf_counter() - start:.1f} s to {onnx_path}")
-    runtime = OnnxEmbedder(model, onnx_path, threads=threads)
+def network_only(model, runtime, faces, threads: int, repeats: int) -> None:
     sent = model.protect(faces, torch.Generator().manual_seed(0))
     difference = float((runtime.embed_protected(sent) - model.embed_protected(sent)).abs().max())
-    print(f"network only (protected {tuple(sent.shape[1:])} -> templates), {threads} threads; "
+    print(f"\nnetwork only (protected {tuple(sent.shape[1:])} -> templates), {threads} threads; "
           f"largest template difference {difference:.1e}")
     print(f"  {'':22s} {'PyTorch eager':>16s} {'onnxruntime':>16s} {'ratio':>7s}")
     for label, batch, reps in (("single face", sent[:1], repeats * 10), (f"batch {len(sent)}", sent, repeats)):
@@ -125,37 +120,40 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--onnx", help="an exported network (default: export one to a temporary folder)")
-    parser.add_argument("--skip-onnx", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if not LFW.is_dir():
         sys.exit(f"{LFW} is absent: this benchmark times real photos")
-    from partialface.export.runtime import flip_fused_templates
+    from partialface.export import OnnxEmbedder, export_network
 
     model = partialface.load_model(args.model)
+    onnx_path = args.onnx
+    if onnx_path is None:
+        onnx_path = Path(tempfile.mkdtemp(prefix="partialface-embed-")) / "network.onnx"
+        start = time.perf_counter()
+        export_network(model, onnx_path)
+        print(f"exported the network in {time.perf_counter() - start:.1f} s to {onnx_path}")
+    runtime = OnnxEmbedder(model, onnx_path, threads=args.threads)
     files = sorted(LFW.glob("*/*.jpg"))[:: max(1, 10000 // args.images)][: args.images]
     batches = [files[i : i + args.batch] for i in range(0, len(files), args.batch)]
     print(f"embedding path: model {args.model!r} ({model.encoder.name}, {type(model.backbone).__name__}), "
-          f"{len(files)} LFW photos in batches of {args.batch}, {torch.get_num_threads()} threads, flip fusion")
+          f"{len(files)} LFW photos in batches of {args.batch}, {torch.get_num_threads()} threads, flip fusion, "
+          f"THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', 'unset')}")
 
-    load_batch(batches[0], model, Stopwatch())  # warm-up: allocator, tables, kernels
-    embed_as_today(model, load_batch(batches[0], model, Stopwatch()), torch.Generator(), Stopwatch())
-    today, lean = Stopwatch(), Stopwatch()
-    differences = []
-    for batch_files in batches:
-        faces = load_batch(batch_files, model, today)
-        reference = embed_as_today(model, faces, torch.Generator().manual_seed(len(differences)), today)
-        faces = load_batch(batch_files, model, lean)
-        generator = torch.Generator().manual_seed(len(differences))
-        templates = flip_fused_templates(model, faces, generator, clock=lean.time)
-        differences.append(float((templates - reference).abs().max()))
-    before = print_table("as make demo / partialface eval run it", today, len(files))
-    after = print_table("streamlined (faces and mirror images as one batch: one transform, one backbone call)", lean, len(files))
-    print(f"  {after / before:.2f}x the images/s; largest template difference {max(differences):.1e}")
-
-    if not args.skip_onnx:
-        faces = load_batch(batches[0], model, Stopwatch())
-        compare_runtimes(model, args.onnx, faces, args.threads, args.repeats)
+    for embedder in (model, runtime):  # warm-up: allocators, tables, sessions
+        flip_fused(embedder, load_batch(batches[0], model.crop, Stopwatch()), torch.Generator(), Stopwatch())
+    clocks = {"PyTorch": Stopwatch(), "onnxruntime": Stopwatch()}
+    difference = 0.0
+    for index, batch_files in enumerate(batches):
+        templates = []
+        for name, embedder in (("PyTorch", model), ("onnxruntime", runtime)):
+            faces = load_batch(batch_files, model.crop, clocks[name])
+            templates.append(flip_fused(embedder, faces, torch.Generator().manual_seed(index), clocks[name]))
+        difference = max(difference, float((templates[0] - templates[1]).abs().max()))
+    eager = print_table("as make demo / partialface eval run it, network in PyTorch", clocks["PyTorch"], len(files))
+    ort = print_table("the same, network in onnxruntime (OnnxEmbedder)", clocks["onnxruntime"], len(files))
+    print(f"  onnxruntime end to end: {ort / eager:.2f}x the images/s; largest template difference {difference:.1e}")
+    network_only(model, runtime, load_batch(batches[0], model.crop, Stopwatch()), args.threads, args.repeats)
 
 
 if __name__ == "__main__":

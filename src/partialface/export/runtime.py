@@ -18,10 +18,9 @@ import torch
 from ..api import FaceModel
 from ..checks import check_finite
 from ..errors import PartialFaceError
-from ..evaluation.templates import fuse_templates
 from .onnx_export import NETWORK_KIND, network_metadata
 
-__all__ = ["OnnxEmbedder", "onnx_session", "read_metadata", "flip_fused_templates"]
+__all__ = ["OnnxEmbedder", "onnx_session", "read_metadata"]
 
 # Keys whose values must agree between a model and the network file serving it.
 _MUST_MATCH = ("partialface.encoder", "partialface.in_channels", "partialface.input_size",
@@ -116,30 +115,3 @@ class OnnxEmbedder:
         """``(images, generator) -> templates``: the callable the verification pipeline takes."""
         return lambda images, generator: self.embed(images, generator)
 
-
-def _untimed(stage, fn, *args):
-    return fn(*args)
-
-
-@torch.no_grad()
-def flip_fused_templates(embedder, images: torch.Tensor, generator: torch.Generator | None = None, clock=None):
-    """Flip-fused templates of ``images`` with one transform call and one network call.
-
-    Gives what ``make_template_fn(embedder.embed_fn(), flip=True)`` gives (the mirror image gets the
-    same random rank, the generator advances once, the templates agree to float rounding) without its
-    second transform call, second network call and separate small batches: the faces and their
-    mirror images go through the encoder and the network as one batch of 2B. ``embedder`` is a
-    :class:`~partialface.api.FaceModel` or an :class:`OnnxEmbedder`; ``clock(stage, fn, *args)``, when
-    given, runs (and may time) each stage.
-    """
-    run = clock or _untimed
-    encoder = embedder.encoder
-    images = images.to(embedder.device)
-    b = images.shape[0]
-    channels = encoder.channels_for_query(b, generator)
-    if channels is not None and channels.dim() == 2:  # one rank per face: the mirror image shares it
-        channels = torch.cat([channels, channels])
-    views = run("mirror images", lambda: torch.cat([images, torch.flip(images, dims=(-1,))]))
-    sent = run("client transform", encoder.encode, views, channels)
-    both = run("backbone", embedder.embed_protected, sent)
-    return run("flip fusion", fuse_templates, both.view(2, b, -1))
