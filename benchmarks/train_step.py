@@ -1,7 +1,7 @@
 """Training throughput on this CPU: images/s of one optimisation step and the encoder's share of it.
 
-For each backbone (default MobileFaceNet and IR-18) with the PartialFace encoder (27 channels, TFace
-plan, label-keyed training ranks) this runs the trainer's own step (:func:`partialface.training.train_step`:
+For each backbone (default MobileFaceNet and IR-18) and each encoder (default: the RGB baseline and
+PartialFace, 27 channels, TFace plan, label-keyed training ranks) this runs the trainer's own step (:func:`partialface.training.train_step`:
 ``encoder.encode_train`` -> backbone -> CosFace head -> cross-entropy -> SGD with momentum) on a batch
 of real LFW faces (random inputs when the LFW copy is absent) and reports
 
@@ -10,7 +10,7 @@ of real LFW faces (random inputs when the LFW copy is absent) and reports
 
 after warm-up steps. All models run in this one process under the same conditions.
 
-    python benchmarks/train_step.py [--models mobilefacenet ir18] [--encoder partialface] [--batch 64]
+    python benchmarks/train_step.py [--models mobilefacenet ir18] [--encoders rgb partialface] [--batch 64]
                                     [--steps 3] [--warmup 1] [--classes 1000] [--threads N] [--json PATH]
 """
 
@@ -83,7 +83,8 @@ def measure(model_name: str, encoder_name: str, faces: torch.Tensor, classes: in
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=["mobilefacenet", "ir18"])
-    parser.add_argument("--encoder", default="partialface")
+    parser.add_argument("--encoders", nargs="+", default=["rgb", "partialface"],
+                        help="input encoders, each timed with every model (default: rgb and partialface)")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--size", type=int, default=112, help="input side")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per model (the median is reported)")
@@ -99,10 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'model':<20} {'encoder':<12} {'images/s':>9} {'step s':>8} {'encode s':>9} {'encode share':>13}")
     rows = []
     for name in args.models:
-        row = measure(name, args.encoder, faces, args.classes, args.steps, args.warmup)
-        rows.append(row)
-        print(f"{name:<20} {args.encoder:<12} {row['images_per_second']:>9.1f} {row['step_seconds']:>8.2f} "
-              f"{row['encode_seconds']:>9.3f} {row['encode_share']:>12.1%}", flush=True)
+        for encoder in args.encoders:
+            row = measure(name, encoder, faces, args.classes, args.steps, args.warmup)
+            rows.append(row)
+            print(f"{name:<20} {encoder:<12} {row['images_per_second']:>9.1f} {row['step_seconds']:>8.2f} "
+                  f"{row['encode_seconds']:>9.3f} {row['encode_share']:>12.1%}", flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"source": source, "threads": torch.get_num_threads(), "rows": rows}, indent=1))

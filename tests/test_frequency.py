@@ -187,3 +187,80 @@ def test_to_image_rejects_wrong_channel_count():
 def test_cuda_matches_cpu():
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     assert torch.allclose(to_frequency(x.cuda()).cpu(), to_frequency(x), atol=1e-3)
+
+
+# --------------------------------------------------------------------------- the two CPU paths
+from partialface import frequency_kernel  # noqa: E402
+
+
+def _torch_path(monkeypatch, fn, *args, **kwargs):
+    with monkeypatch.context() as m:
+        m.setenv("PARTIALFACE_TRANSFORM", "torch")
+        assert not frequency_kernel.available()
+        return fn(*args, **kwargs)
+
+
+needs_kernel = pytest.mark.skipif(
+    frequency_kernel._stencil is None, reason="the compiled kernel is not built (no C compiler at install time)"
+)
+
+
+@needs_kernel
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 2e-6)])
+@pytest.mark.parametrize("shape", [(3, 3, 16, 24), (1, 3, 1, 5), (2, 3, 9, 13), (5, 3, 112, 112)])
+def test_compiled_kernel_matches_torch_path(monkeypatch, shape, dtype, tol):
+    g = torch.Generator().manual_seed(sum(shape))
+    x = (torch.rand(*shape, generator=g, dtype=torch.float64) * 2 - 1).to(dtype)
+    b = shape[0]
+    layout = torch.tensor([c * 64 + f for c in range(3) for f in (63, 4, 27, 9)])
+    cases = [None, [191, 0, 64, 77, 5], layout, torch.randint(192, (b, 7), generator=g),
+             torch.stack([layout.roll(i) for i in range(b)])]
+    for channels in cases:
+        fast = to_frequency(x, channels)
+        slow = _torch_path(monkeypatch, to_frequency, x, channels)
+        assert fast.dtype == dtype and fast.shape == slow.shape
+        assert rel_err(fast, slow.double()) < tol, channels
+
+
+@needs_kernel
+def test_compiled_kernel_float32_exactness_against_float64():
+    x = torch.rand(4, 3, 112, 112, generator=torch.Generator().manual_seed(5), dtype=torch.float64) * 2 - 1
+    assert rel_err(to_frequency(x.float()), reference_to_frequency(x)) < 1e-5
+
+
+def test_frequency_scale_divides_each_channel(monkeypatch):
+    x = torch.rand(3, 3, 16, 16, dtype=torch.float64) * 2 - 1
+    scale = torch.rand(192, dtype=torch.float64) + 0.5
+    per_sample = torch.randint(192, (3, 5))
+    expected = to_frequency(x, per_sample) / scale[per_sample][..., None, None]
+    assert torch.allclose(to_frequency(x, per_sample, frequency_scale=scale), expected, atol=1e-12, rtol=1e-12)
+    slow = _torch_path(monkeypatch, to_frequency, x, per_sample, frequency_scale=scale)
+    assert torch.allclose(slow, expected, atol=1e-12, rtol=1e-12)
+    with pytest.raises(ValueError, match="frequency_scale"):
+        to_frequency(x, per_sample, frequency_scale=torch.zeros(192))
+
+
+def test_without_the_compiled_kernel_the_torch_path_runs(monkeypatch):
+    x = torch.rand(2, 3, 16, 16, dtype=torch.float64) * 2 - 1
+    expected = to_frequency(x, [3, 70, 150])
+    monkeypatch.setattr(frequency_kernel, "_stencil", None)
+    assert not frequency_kernel.available()
+    assert torch.allclose(to_frequency(x, [3, 70, 150]), expected, atol=1e-12)
+
+
+def test_non_contiguous_out_buffer_is_filled():
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    out = torch.empty(2, 16, 16, 3).permute(0, 3, 1, 2)  # (2,3,16,16), channels last
+    res = to_frequency(x, [1, 2, 3], out=out)
+    assert res is out and torch.allclose(out, to_frequency(x, [1, 2, 3]), atol=1e-4)
+
+
+def test_large_outputs_are_ordinary_tensors():
+    # large outputs live in a huge-page mapping; they must behave like any tensor
+    x = torch.rand(2, 3, 112, 112) * 2 - 1
+    out = to_frequency(x)  # 9.6 MB: above the huge-page threshold
+    assert out.shape == (2, 192, 112, 112) and out.is_contiguous()
+    shared = out.clone().share_memory_()
+    assert torch.equal(shared, out)
+    out.mul_(2).add_(1)
+    assert torch.isfinite(out).all()

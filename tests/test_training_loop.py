@@ -243,7 +243,9 @@ def test_sigkill_mid_run_then_resume(dataset_root: Path, tmp_path: Path) -> None
 def test_two_process_ddp_equals_one_process_on_the_global_batch(dataset_root: Path, tmp_path: Path) -> None:
     # Fixed-subset frequency input (its per-frequency scale is estimated in each process), random flips,
     # BatchNorm throughout MobileFaceNet: equality needs global-batch BN statistics.
-    common = {"ENCODER": "fixed", "MAX_SAMPLES": 24, "DEV_PAIRS": "", "LOG_EVERY": 1, "LRS": [0.001, 0.0001]}
+    # Small learning rates: at 1e-3 the second step is a loss spike after which float rounding (a 1e-6
+    # relative change of the inputs) grows past the tolerance even without DDP.
+    common = {"ENCODER": "fixed", "MAX_SAMPLES": 24, "DEV_PAIRS": "", "LOG_EVERY": 1, "LRS": [0.0001, 0.00001]}
     ddp_cfg = tiny_config(dataset_root, tmp_path / "ddp", **common)
     ddp_cfg["DATASETS"] = [{**ddp_cfg["DATASETS"][0], "batch_size": 4}]
     config = write_config(tmp_path / "ddp.yaml", ddp_cfg)

@@ -12,6 +12,7 @@
     partialface keys create|list|revoke --gallery sqlite:///G.db ...
     partialface client --server URL --key KEY enroll|verify|identify|compare|delete|subjects ...
     partialface calibrate MODEL --images DIR --out MODEL.thresholds.json
+    partialface export MODEL --onnx OUT.onnx [--client-onnx CLIENT.onnx]
 
 Errors in the input (a missing file, an invalid plan, a bad image: :class:`~partialface.errors.PartialFaceError`)
 print one line naming the problem and exit with status 2, as argparse does for bad arguments. Any other
@@ -131,6 +132,12 @@ def _cmd_align(args) -> int:
     return run_align(args)
 
 
+def _cmd_export(args) -> int:
+    from .export.cli import run_export
+
+    return run_export(args) or 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="partialface", description="Privacy-preserving face recognition with random frequency components (PartialFace).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_keys_arguments(sub.add_parser("keys", help="create, list or revoke the server's API keys"))
     add_client_arguments(sub.add_parser("client", help="enroll, verify, identify with a recognition server"))
     add_calibrate_arguments(sub.add_parser("calibrate", help="decision thresholds of a model from unseen people"))
+
+    from .export.cli import add_export_arguments
+
+    p = sub.add_parser("export", help="export a model's network and client transform to ONNX, checked in onnxruntime")
+    add_export_arguments(p)
+    p.set_defaults(func=_cmd_export)
     return parser
 
 

@@ -34,8 +34,14 @@ zero outside the image) in float64 once per size, and evaluate
 
     F_c,uv[p, q] = sum_k sum_l W_u(H)[p, k] W_v(W)[q, l] Y_c[p + k - 1, q + l - 1]
 
-with shifted views of the zero-padded input: 6 multiply-adds per output value, only for the requested
-channels, in chunks of the batch small enough to stay in cache.
+6 multiply-adds per output value, only for the requested channels. On the CPU a compiled kernel
+(``_stencil.c``, see :mod:`partialface.frequency_kernel`) produces each output row from three input
+rows held in L1 and writes it once, at the speed the machine writes memory; elsewhere (no compiler at
+install time, other devices or dtypes) six elementwise PyTorch passes over shifted views of the
+zero-padded input do the same, on the CPU in chunks of the batch small enough to stay in cache.
+Two other formulations were measured and rejected (``benchmarks/transform.py --alternatives``): the
+dense matrices ``M_u`` through BLAS (a GEMM spends ~37x the arithmetic on the band's zeros) and
+``torch.compile`` of the stencil graph (seconds of compilation per shape, no faster than eager).
 
 The inverse (``to_image``, the reference ``idct_transform``: block IDCT, +128, YCbCr -> RGB, /255,
 bilinear x1/8 with ``align_corners=True``, clamp) is also separable: output pixel ``i`` of the
@@ -52,6 +58,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from . import frequency_kernel
+
 __all__ = [
     "BLOCK",
     "CHANNELS_PER_COLOUR",
@@ -62,6 +70,8 @@ __all__ = [
     "channel_index",
     "validate_faces",
     "dct_matrix",
+    "stencil_weights",
+    "colour_map",
 ]
 
 BLOCK = 8
@@ -77,6 +87,9 @@ _RGB_TO_YCBCR = np.array(
     ]
 )
 _YCBCR_TO_RGB = np.linalg.inv(_RGB_TO_YCBCR)
+# Offsets of the centred planes for x in [-1, 1]: Y gets 127.5 * (.299 + .587 + .114) - 128; the
+# chroma rows sum to 0, so their +128 cancels the -128.
+_YCBCR_OFFSET = np.array([127.5 - 128.0, 0.0, 0.0])
 
 # Values within this distance outside [-1, 1] are accepted (JPEG decoding and float rounding).
 _RANGE_TOLERANCE = 1e-4
@@ -137,6 +150,19 @@ def _inverse_weights(n: int) -> np.ndarray:
     return c @ blocks.T  # (8, n): sum_a C[u, a] * blocks[i, a]
 
 
+def stencil_weights(n: int) -> np.ndarray:
+    """``W[u, k, p]`` (8, 3, n) float64: coefficient row ``p`` of vertical frequency ``u`` reads input row ``p + k - 1``.
+
+    The same table serves columns (with ``v`` for ``u``). For compiled kernels and exported graphs.
+    """
+    return np.ascontiguousarray(_forward_stencil(n).transpose(0, 2, 1))
+
+
+def colour_map() -> np.ndarray:
+    """(3, 4) float64: rows Y, Cb, Cr of the centred planes as ``weights @ rgb + offset`` for rgb in [-1, 1]."""
+    return np.concatenate([_RGB_TO_YCBCR * 127.5, _YCBCR_OFFSET[:, None]], axis=1)
+
+
 def _table(fn, n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(fn(n), dtype=dtype, device=device)
 
@@ -164,7 +190,7 @@ def _ycbcr_planes(x: torch.Tensor) -> torch.Tensor:
     """``255 * (x/2 + 1/2)`` -> YCbCr -> -128, on the small image (commutes with the upsampling)."""
     k = torch.as_tensor(_RGB_TO_YCBCR, dtype=x.dtype, device=x.device) * 127.5
     ycc = torch.einsum("ck,bkhw->bchw", k, x)
-    ycc[:, 0] += 127.5 - 128.0  # Y offset 127.5 * (.299 + .587 + .114) - 128; chroma rows sum to 0
+    ycc += torch.as_tensor(_YCBCR_OFFSET, dtype=x.dtype, device=x.device)[:, None, None]
     return ycc
 
 
@@ -211,6 +237,8 @@ def to_frequency(
     x: torch.Tensor,
     channels: Sequence[int] | torch.Tensor | None = None,
     out: torch.Tensor | None = None,
+    *,
+    frequency_scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Block-DCT frequency channels of faces, exactly as the reference pipeline, without upsampling.
 
@@ -221,23 +249,52 @@ def to_frequency(
             ``None`` computes all 192.
         out: optional preallocated (B,J,H,W) output of x's dtype and device (reusing it avoids
             page faults on fresh memory in tight loops).
+        frequency_scale: optional (192,) positive values; output channel ``k`` is divided by
+            ``frequency_scale[channels[k]]`` (a model's per-frequency input scale, applied in the
+            same pass instead of a second one over the output).
 
     Returns:
         (B,J,H,W) tensor of x's dtype and device (J = 192 when ``channels`` is None).
+
+    On the CPU the fused compiled kernel (:mod:`partialface.frequency_kernel`) computes float32 and
+    float64 when it is installed; other dtypes and devices take the PyTorch path, which gives the same
+    values to float rounding. Neither records gradients (inputs that require them reach the PyTorch
+    path, which says so, rather than a kernel that would silently drop them).
     """
     validate_faces(x)
     b, _, h, w = x.shape
     idx = _parse_channels(channels, b, x.device)
-    per_sample = idx.dim() == 2
     j = idx.shape[-1]
     if out is None:
-        out = torch.empty((b, j, h, w), dtype=x.dtype, device=x.device)
+        out = frequency_kernel.empty((b, j, h, w), x.dtype, x.device)
     elif out.shape != (b, j, h, w) or out.dtype != x.dtype or out.device != x.device:
         raise ValueError(
             f"out must be a {x.dtype} tensor of shape {(b, j, h, w)} on {x.device}, "
             f"got {out.dtype} {tuple(out.shape)} on {out.device}"
         )
+    if frequency_scale is not None:
+        frequency_scale = torch.as_tensor(frequency_scale)
+        if frequency_scale.shape != (NUM_CHANNELS,) or not bool((frequency_scale > 0).all()):
+            raise ValueError(f"frequency_scale must hold {NUM_CHANNELS} positive values, got shape "
+                             f"{tuple(frequency_scale.shape)}")
+    gradients = torch.is_grad_enabled() and x.requires_grad
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and not gradients and frequency_kernel.available():
+        return frequency_kernel.run(x, idx, out, stencil_weights, colour_map(), frequency_scale)
+    _stencil_passes(x, idx, out)
+    if frequency_scale is not None:
+        out.div_(frequency_scale.to(device=out.device, dtype=out.dtype)[idx][..., None, None])
+    return out
 
+
+def _stencil_passes(x: torch.Tensor, idx: torch.Tensor, out: torch.Tensor) -> None:
+    """The PyTorch path of :func:`to_frequency`: six elementwise passes per output plane.
+
+    On the CPU the batch goes in chunks whose intermediate stays in cache; on an accelerator in one
+    chunk, since there each pass is a kernel launch and launches, not memory, are the cost.
+    """
+    b, _, h, w = x.shape
+    per_sample = idx.dim() == 2
+    j = idx.shape[-1]
     colour = idx // CHANNELS_PER_COLOUR
     u = (idx % CHANNELS_PER_COLOUR) // BLOCK
     v = idx % BLOCK
@@ -262,7 +319,7 @@ def to_frequency(
         source = None
         target = out
 
-    step = _chunk_size(j, h, w, x.element_size())
+    step = _chunk_size(j, h, w, x.element_size()) if x.device.type == "cpu" else b
     rows_buffer = None  # one cache-resident intermediate, reused by every chunk
     for start in range(0, b, step):
         stop = min(b, start + step)
@@ -284,7 +341,6 @@ def to_frequency(
         torch.mul(rows[..., 0:w], cw[0], out=dst)
         dst.addcmul_(rows[..., 1 : w + 1], cw[1])
         dst.addcmul_(rows[..., 2 : w + 2], cw[2])
-    return out
 
 
 def scatter_channels(

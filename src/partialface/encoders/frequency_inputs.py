@@ -59,9 +59,7 @@ class FrequencyEncoder(InputEncoder):
         return self.fixed_channels
 
     def encode(self, x, channels):
-        out = to_frequency(x, channels)
-        scale = self.frequency_scale.to(device=out.device, dtype=out.dtype)[channels.to(out.device)]
-        return out.div_(scale[..., None, None])
+        return to_frequency(x, channels, frequency_scale=self.frequency_scale)
 
     def to_preview(self, encoded, channels):
         channels = channels.to(encoded.device)
