@@ -36,6 +36,7 @@ LAYERS = {
     "partialface.atomic": FORMATS,
     "partialface.frequency": FORMATS,
     "partialface.plan": FORMATS,
+    "partialface.plan_presets": FORMATS,  # named plan settings (data the plan module builds from)
     "partialface.protected": FORMATS,
     "partialface.preview": FORMATS,
     "partialface.checkpoint": FORMATS,

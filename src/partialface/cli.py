@@ -1,8 +1,9 @@
 """The ``partialface`` command line.
 
     partialface protect IMAGE_OR_DIR --out DIR [--plan plan.json] [--model M] [--seed N]
-    partialface plan generate --seed N --out plan.json [--m 6 --n 6]
-    partialface plan show plan.json
+    partialface plan generate --seed N --out plan.json [--m 6 --n 6 | --like PRESET]
+    partialface plan show NAME_OR_JSON
+    partialface plan list
     partialface demo [--data DIR] [--out DIR]
     partialface train CONFIG [--set KEY=VALUE ...]
     partialface eval --model CKPT --pairs PAIRS --images DIR [--json OUT] [--seed N]
@@ -52,7 +53,7 @@ def _cmd_protect(args) -> int:
         encoder = model.encoder
         if args.crop is None:
             crop = model.crop
-    plan = ChannelPlan.load(args.plan) if args.plan else None
+    plan = ChannelPlan.from_name_or_path(args.plan) if args.plan else None
     if plan is not None and encoder is not None and plan != encoder.plan:
         raise PartialFaceError(f"--plan {args.plan} differs from the plan of --model {args.model}")
     written = protect_files(args.source, args.out, plan=plan, seed=args.seed, crop=crop, encoder=encoder,
@@ -63,15 +64,34 @@ def _cmd_protect(args) -> int:
 
 def _cmd_plan(args) -> int:
     from .plan import ChannelPlan
+    from .plan_presets import describe_presets, get_preset, is_preset_name
 
     if args.plan_command == "generate":
-        plan = ChannelPlan.generate(args.seed, m=args.m, n=args.n)
+        plan = ChannelPlan.generate(args.seed, **_plan_shape(args))
         plan.save(args.out)
         print(f"wrote plan {plan.fingerprint} (m={plan.m}, s={plan.s}, n={plan.n}) to {args.out}")
+    elif args.plan_command == "list":
+        print(describe_presets(lambda name: ChannelPlan.preset(name).fingerprint))
     else:
-        plan = ChannelPlan.tface() if args.path == "tface" else ChannelPlan.load(args.path)
-        print(json.dumps({**plan.to_dict(), "kept": list(plan.kept), "m": plan.m, "s": plan.s, "n": plan.n}, indent=1))
+        plan = ChannelPlan.from_name_or_path(args.path)
+        shown = {**plan.to_dict(), "kept": list(plan.kept), "m": plan.m, "s": plan.s, "n": plan.n}
+        if is_preset_name(args.path):
+            preset = get_preset(args.path)
+            shown["preset"] = {"name": preset.name, "band": preset.band, "seed": preset.seed, "summary": preset.summary}
+        print(json.dumps(shown, indent=1))
     return 0
+
+
+def _plan_shape(args) -> dict:
+    """``plan generate``'s m, n and pruned channels: the options, or those of the preset ``--like`` names."""
+    if args.like is None:
+        return {"m": 6 if args.m is None else args.m, "n": 6 if args.n is None else args.n}
+    from .plan_presets import get_preset
+
+    if args.m is not None or args.n is not None:
+        raise PartialFaceError("give --like PRESET or --m/--n, not both")
+    preset = get_preset(args.like)
+    return {"m": preset.m, "n": preset.n, "pruned": preset.pruned}
 
 
 def _cmd_demo(args) -> int:
@@ -107,22 +127,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("protect", help="protect face photos: write the sent channels (.npz) and a preview (.png)")
     p.add_argument("source", help="an image or a folder of images (searched recursively)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--plan", help="channel plan JSON (default: the published TFace plan)")
+    p.add_argument("--plan", help="a plan preset (tface, s3, ...: partialface plan list) or a plan JSON "
+                                  "(default: the published TFace plan)")
     p.add_argument("--model", help="a model (checkpoint path or shipped name): use its plan, input scale and crop")
     p.add_argument("--seed", type=int, default=0, help="seed of the random ranks (default 0)")
     p.add_argument("--crop", type=_crop_arg, default=None, help="left,top,right,bottom[,size] or 'none' (default: 69,69,181,181 -> 112)")
     p.add_argument("--no-preview", action="store_true", help="skip the PNG preview sheets")
     p.set_defaults(func=_cmd_protect)
 
-    p = sub.add_parser("plan", help="generate or show a channel plan")
+    p = sub.add_parser("plan", help="generate, show or list channel plans")
     plan_sub = p.add_subparsers(dest="plan_command", required=True)
     g = plan_sub.add_parser("generate", help="draw a fresh random plan (a deployment's secret)")
     g.add_argument("--seed", type=int, required=True)
     g.add_argument("--out", required=True)
-    g.add_argument("--m", type=int, default=6, help="subsets (default 6)")
-    g.add_argument("--n", type=int, default=6, help="permutations (default 6)")
-    s = plan_sub.add_parser("show", help="print a plan ('tface' for the published one)")
-    s.add_argument("path")
+    g.add_argument("--m", type=int, help="subsets (default 6)")
+    g.add_argument("--n", type=int, help="permutations (default 6)")
+    g.add_argument("--like", metavar="PRESET", help="the m, n and pruned band of a preset (e.g. private), fresh tables")
+    s = plan_sub.add_parser("show", help="print a plan: a preset name ('tface': the published one) or a JSON file")
+    s.add_argument("path", metavar="NAME_OR_JSON")
+    plan_sub.add_parser("list", help="the plan presets: name, sizes, fingerprint")
     p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("demo", help="protect a handful of real faces and write preview sheets")
