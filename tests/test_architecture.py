@@ -39,6 +39,7 @@ LAYERS = {
     "partialface.runlock": FORMATS,  # one run at a time per output folder (flock), stale temporaries removed
     "partialface.frequency": FORMATS,
     "partialface.plan": FORMATS,
+    "partialface.plan_presets": FORMATS,  # named plan settings (data the plan module builds from)
     "partialface.protected": FORMATS,
     "partialface.preview": FORMATS,
     "partialface.checkpoint": FORMATS,

@@ -1,8 +1,9 @@
 """The ``partialface`` command line.
 
-    partialface protect IMAGE_OR_DIR --out DIR [--plan plan.json] [--model M] [--seed N] [--overwrite]
-    partialface plan generate --seed N --out plan.json [--m 6 --n 6]
-    partialface plan show plan.json
+    partialface protect IMAGE_OR_DIR --out DIR [--plan NAME_OR_JSON] [--model M] [--seed N] [--overwrite]
+    partialface plan generate --seed N --out plan.json [--m 6 --n 6 | --like PRESET] [--overwrite]
+    partialface plan show NAME_OR_JSON
+    partialface plan list
     partialface demo [--data DIR] [--out DIR] [--count N] [--overwrite]
     partialface train CONFIG [--set KEY=VALUE ...]
     partialface eval --model CKPT --pairs PAIRS --images DIR [--json OUT] [--seed N]
@@ -66,7 +67,7 @@ def _cmd_protect(args) -> int:
     crop = args.crop if args.crop else (model.crop if model else DEFAULT_CROP)
     if args.crop is False:  # --crop none: the whole (square, aligned) photo resized to the model's size
         crop = CropSpec(None, model.crop.size if model and model.crop else DEFAULT_CROP.size)
-    plan = ChannelPlan.load(args.plan) if args.plan else None
+    plan = ChannelPlan.from_name_or_path(args.plan) if args.plan else None
     if plan is not None and encoder is not None and plan != encoder.plan:
         raise PartialFaceError(f"--plan {args.plan} differs from the plan of --model {args.model}")
     report = protect_files(args.source, args.out, plan=plan, seed=args.seed, crop=crop, encoder=encoder,
@@ -90,19 +91,38 @@ def _report_failures(failed, report_path, shown: int = 20) -> int:
 
 def _cmd_plan(args) -> int:
     from .plan import ChannelPlan
+    from .plan_presets import describe_presets, get_preset, is_preset_name
 
     if args.plan_command == "generate":
-        out = check_output_file(args.out, "--out", args.overwrite)
+        shape = _plan_shape(args)  # ChannelPlan checks that m divides the kept frequencies and that s! >= n
         check_seed("--seed", args.seed)
-        # ChannelPlan checks that m divides the kept frequencies and that s! >= n
-        m, n = check_int("--m", args.m, 1), check_int("--n", args.n, 1, MAX_PERMUTATIONS)
-        plan = ChannelPlan.generate(args.seed, m=m, n=n)
+        out = check_output_file(args.out, "--out", args.overwrite)
+        plan = ChannelPlan.generate(args.seed, **shape)
         plan.save(out)
         print(f"wrote plan {plan.fingerprint} (m={plan.m}, s={plan.s}, n={plan.n}) to {args.out}")
+    elif args.plan_command == "list":
+        print(describe_presets(lambda name: ChannelPlan.preset(name).fingerprint))
     else:
-        plan = ChannelPlan.tface() if args.path == "tface" else ChannelPlan.load(args.path)
-        print(json.dumps({**plan.to_dict(), "kept": list(plan.kept), "m": plan.m, "s": plan.s, "n": plan.n}, indent=1))
+        plan = ChannelPlan.from_name_or_path(args.path)
+        shown = {**plan.to_dict(), "kept": list(plan.kept), "m": plan.m, "s": plan.s, "n": plan.n}
+        if is_preset_name(args.path):
+            preset = get_preset(args.path)
+            shown["preset"] = {"name": preset.name, "band": preset.band, "seed": preset.seed, "summary": preset.summary}
+        print(json.dumps(shown, indent=1))
     return 0
+
+
+def _plan_shape(args) -> dict:
+    """``plan generate``'s m, n and pruned channels: the options, or those of the preset ``--like`` names."""
+    if args.like is None:
+        return {"m": check_int("--m", 6 if args.m is None else args.m, 1),
+                "n": check_int("--n", 6 if args.n is None else args.n, 1, MAX_PERMUTATIONS)}
+    from .plan_presets import get_preset
+
+    if args.m is not None or args.n is not None:
+        raise PartialFaceError("give --like PRESET or --m/--n, not both")
+    preset = get_preset(args.like)
+    return {"m": preset.m, "n": preset.n, "pruned": preset.pruned}
 
 
 def _cmd_demo(args) -> int:
@@ -145,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("protect", help="protect face photos: write the sent channels (.npz) and a preview (.png)")
     p.add_argument("source", help="an image or a folder of images (searched recursively)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--plan", help="channel plan JSON (default: the published TFace plan)")
+    p.add_argument("--plan", help="a plan preset (tface, s3, ...: partialface plan list) or a plan JSON "
+                                  "(default: the published TFace plan)")
     p.add_argument("--model", help="a model (checkpoint path or shipped name): use its plan, input scale and crop")
     p.add_argument("--seed", type=int, default=0, help="seed of the random ranks (default 0)")
     p.add_argument("--crop", type=_crop_arg, default=None,
@@ -155,17 +176,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace outputs already in --out (never a photo)")
     p.set_defaults(func=_cmd_protect)
 
-    p = sub.add_parser("plan", help="generate or show a channel plan")
+    p = sub.add_parser("plan", help="generate, show or list channel plans")
     plan_sub = p.add_subparsers(dest="plan_command", required=True)
     g = plan_sub.add_parser("generate", help="draw a fresh random plan (a deployment's secret)")
     g.add_argument("--seed", type=int, required=True)
     g.add_argument("--out", required=True)
-    g.add_argument("--m", type=int, default=6, help="subsets, a divisor of the 54 kept frequencies (default 6)")
-    g.add_argument("--n", type=int, default=6, help=f"permutations, 1..{MAX_PERMUTATIONS} (default 6)")
+    g.add_argument("--m", type=int, help="subsets, a divisor of the 54 kept frequencies (default 6)")
+    g.add_argument("--n", type=int, help=f"permutations, 1..{MAX_PERMUTATIONS} (default 6)")
+    g.add_argument("--like", metavar="PRESET", help="the m, n and pruned band of a preset (e.g. private), fresh tables")
     g.add_argument("--overwrite", action="store_true",
                    help="replace an existing plan file (a deployment's secret: its enrolled templates stop matching)")
-    s = plan_sub.add_parser("show", help="print a plan ('tface' for the published one)")
-    s.add_argument("path")
+    s = plan_sub.add_parser("show", help="print a plan: a preset name ('tface': the published one) or a JSON file")
+    s.add_argument("path", metavar="NAME_OR_JSON")
+    plan_sub.add_parser("list", help="the plan presets: name, sizes, fingerprint")
     p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("demo", help="protect a handful of real faces and write preview sheets")

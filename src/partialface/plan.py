@@ -23,16 +23,12 @@ import torch
 from .atomic import atomic_write
 from .checks import check_int
 from .errors import PartialFaceError
-from .frequency import BLOCK, CHANNELS_PER_COLOUR, to_frequency
+from .frequency import CHANNELS_PER_COLOUR, to_frequency
+from .plan_presets import get_preset, is_preset_name, low_frequency_channels, preset_names
 
 __all__ = ["ChannelPlan", "TFACE_PRUNED", "low_frequency_channels"]
 
 _FORMAT = "partialface.channel-plan/1"
-
-
-def low_frequency_channels(sigma: int = 3) -> tuple[int, ...]:
-    """Per-colour channels ``8u + v`` with ``u + v <= sigma`` (the ones people see; sigma=3 gives 10)."""
-    return tuple(BLOCK * u + v for u in range(BLOCK) for v in range(BLOCK) if u + v <= sigma)
 
 
 TFACE_PRUNED = low_frequency_channels(3)  # (0, 1, 2, 3, 8, 9, 10, 16, 17, 24)
@@ -78,6 +74,32 @@ class ChannelPlan:
     def tface(cls) -> "ChannelPlan":
         """The published default: TFace's exact tables (m=6 subsets of s=9, n=3 permutations)."""
         return cls(TFACE_PRUNED, _TFACE_SUBSETS, _TFACE_PERMUTATIONS)
+
+    @classmethod
+    def preset(cls, name: str) -> "ChannelPlan":
+        """A named setting of :mod:`partialface.plan_presets` (``tface``, ``s3``, ``band5-s7``, ...).
+
+        Generated presets are drawn by :meth:`generate` from their recorded seed, so a name always gives
+        the same tables (fingerprints in ``docs/frontier.md``).
+        """
+        spec = get_preset(name)
+        if spec.published:
+            return cls.tface()
+        return cls.generate(spec.seed, m=spec.m, n=spec.n, pruned=spec.pruned)
+
+    @classmethod
+    def from_name_or_path(cls, spec: str | os.PathLike) -> "ChannelPlan":
+        """A preset name (``s3``) or a plan JSON path: what ``--plan`` and a config's ``PLAN`` accept.
+
+        A preset name wins over a file of the same name in the working folder (write ``./s3`` for the file).
+        """
+        if is_preset_name(spec):
+            return cls.preset(spec)
+        path = Path(spec)
+        if not path.exists():
+            raise PartialFaceError(f"plan {os.fspath(spec)!r} is neither a preset ({', '.join(preset_names())}) "
+                                   "nor an existing plan file")
+        return cls.load(path)
 
     @classmethod
     def generate(
@@ -172,10 +194,13 @@ class ChannelPlan:
         The combinations are taken in ``itertools.combinations`` (lexicographic) order. Returns (B, m//2).
         """
         labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
-        combos = torch.tensor(list(itertools.combinations(range(self.m), max(1, self.m // 2))), device=labels.device)
         if labels.numel() and int(labels.min()) < 0:
             raise PartialFaceError(f"labels must be non-negative, got {int(labels.min())}")
-        return combos[labels % len(combos)]
+        combos = self.__dict__.get("_combos")
+        if combos is None:  # C(18, 9) = 48,620 rows for m=18: built once, not per batch
+            combos = torch.tensor(list(itertools.combinations(range(self.m), max(1, self.m // 2))))
+            object.__setattr__(self, "_combos", combos)
+        return combos.to(labels.device)[labels % len(combos)]
 
     def sample_training_ranks(
         self, labels: torch.Tensor, generator: torch.Generator | None = None

@@ -1,7 +1,8 @@
 """Command line of the privacy evaluation (hooked up as ``partialface attack``).
 
 ``add_attack_arguments(parser)`` adds the options to an argparse parser; ``run_attack_cli(args)`` runs
-the attacks on LFW and writes ``privacy.json``, ``privacy.md`` and ``privacy_grid.png``.
+the attacks on LFW and writes ``privacy.json``, ``privacy.md``, ``privacy_grid.png`` and the grid's faces
+(``privacy_faces.npz``).
 
 Everything that can be checked is checked before the first face is loaded: where LFW is (``--lfw`` or
 the environment variable ``PARTIALFACE_LFW``; the library assumes no folder layout), that the outputs
@@ -25,10 +26,10 @@ from ..data.crop import DEFAULT_CROP
 from ..errors import PartialFaceError
 from ..outputs import OutputFiles, check_output_folder
 from ..plan import ChannelPlan
-from .budget import BUDGET_PRESETS, AttackSettings, check_budget_fits
+from .budget import BUDGET_PRESETS, AttackBudget, AttackSettings, check_budget_fits
 from .faces import load_lfw_attack_data
 from .judge import DlibJudge, judge_unavailable_reason
-from .report import GRID_NAME, JSON_NAME, MARKDOWN_NAME, markdown_table, write_privacy_outputs
+from .report import FACES_NAME, GRID_NAME, JSON_NAME, MARKDOWN_NAME, markdown_table, write_privacy_outputs
 from .runner import run_attacks
 from .threats import DEFAULT_SCENARIOS, SELECTION_CRITERIA, Scenario
 
@@ -56,7 +57,7 @@ def add_attack_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR,
                         help=f"where privacy.json, privacy.md and privacy_grid.png go (default: {DEFAULT_OUT_DIR})")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace privacy.json/.md/_grid.png already in --out-dir (refused otherwise)")
+                        help="replace privacy.json/.md/_grid.png/_faces.npz already in --out-dir (refused otherwise)")
     parser.add_argument("--checkpoint-dir", type=Path, default=Path("runs/privacy"),
                         help="attacker checkpoints, resumed when present (default: runs/privacy)")
     parser.add_argument("--no-checkpoint", action="store_true", help="train without checkpoints")
@@ -79,7 +80,8 @@ def add_attack_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--victims", type=int, default=200, help="victim people (default 200)")
     parser.add_argument("--victim-folds", type=int, nargs="+", default=[7, 8],
                         help="LFW folds whose people are the victims (default 7 8)")
-    parser.add_argument("--plan", type=Path, help="deployment channel plan JSON (default: TFace's published plan)")
+    parser.add_argument("--plan", help="deployment channel plan: a preset name (s3, ...: partialface plan list) or a "
+                                       "plan JSON (default: TFace's published plan)")
     parser.add_argument("--attacker-plan-seed", type=int, default=2024, help="seed of the black-box attacker's plan")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--criterion", choices=SELECTION_CRITERIA, default="consistency",
@@ -105,8 +107,15 @@ def _refuse_to_replace(out_dir: Path, overwrite: bool) -> None:
     """Reports are expensive and sometimes published: never replace one this run did not write, and know
     before the attacks run that the reports can be written (:mod:`partialface.outputs`)."""
     outputs = OutputFiles("--out-dir", overwrite)
-    for name in (JSON_NAME, MARKDOWN_NAME, GRID_NAME):
+    for name in (JSON_NAME, MARKDOWN_NAME, GRID_NAME, FACES_NAME):
         outputs.add(out_dir / name)
+
+
+def attack_budget(args: argparse.Namespace) -> AttackBudget:
+    """The budget parsed ``args`` ask for: the ``--budget`` preset with the override options applied."""
+    overrides = {field: getattr(args, option) for option, field in _BUDGET_OVERRIDES.items()
+                 if getattr(args, option) is not None}
+    return dataclasses.replace(BUDGET_PRESETS[args.budget], **overrides)
 
 
 def run_attack_cli(args: argparse.Namespace) -> int:
@@ -119,12 +128,10 @@ def run_attack_cli(args: argparse.Namespace) -> int:
     check_int("--grid-faces", args.grid_faces, low=1)
     if args.threads is not None:
         torch.set_num_threads(check_int("--threads", args.threads, low=1))
-    overrides = {field: getattr(args, option) for option, field in _BUDGET_OVERRIDES.items()
-                 if getattr(args, option) is not None}
-    budget = dataclasses.replace(BUDGET_PRESETS[args.budget], **overrides)
+    budget = attack_budget(args)
     settings = AttackSettings(
         scenarios=tuple(Scenario.parse(text) for text in args.scenarios),
-        plan=ChannelPlan.load(args.plan) if args.plan else ChannelPlan.tface(),
+        plan=ChannelPlan.from_name_or_path(args.plan) if args.plan else ChannelPlan.tface(),
         attacker_plan_seed=args.attacker_plan_seed,
         seed=args.seed,
         criterion=args.criterion,

@@ -25,6 +25,7 @@ REPORT_FORMAT = "partialface.privacy/1"
 JSON_NAME = "privacy.json"
 MARKDOWN_NAME = "privacy.md"
 GRID_NAME = "privacy_grid.png"
+FACES_NAME = "privacy_faces.npz"
 
 # Paper Table 3 (white-box recovery by a full U-Net trained on BUPT): SSIM / PSNR / accuracy (%).
 PAPER_TABLE3_WHITE_BOX: dict[str, dict[str, float]] = {
@@ -225,11 +226,28 @@ def write_grid(evaluation: PrivacyEvaluation, path: str | os.PathLike[str], face
     return Path(path)
 
 
+def write_faces(evaluation: PrivacyEvaluation, path: str | os.PathLike[str], faces: int = 6) -> Path:
+    """The grid's faces as uint8 (F, H, W, 3) arrays in an ``.npz``: ``original``, ``victim_paths`` and one
+    ``ENCODER/THREAT`` array of reconstructions per attack, so that reports of several runs (several
+    plans) can be laid side by side without re-running them (``experiments/frontier.py``)."""
+    count = min(faces, len(evaluation.victims))
+
+    def pixels(batch: torch.Tensor) -> np.ndarray:
+        return (np.stack([_to_image(face, False) for face in batch[:count]]) * 255).round().astype(np.uint8)
+
+    arrays = {"original": pixels(evaluation.victims.faces),
+              "victim_paths": np.array(evaluation.victims.paths[:count])}
+    arrays.update({result.key: pixels(result.reconstructions) for result in evaluation.results})
+    with atomic_write(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    return Path(path)
+
+
 def write_privacy_outputs(evaluation: PrivacyEvaluation, out_dir: str | os.PathLike[str],
                           lfw_root: str | None = None, grid_faces: int = 6) -> tuple[dict, dict[str, Path]]:
-    """Write ``privacy.json``, ``privacy.md`` and ``privacy_grid.png`` into ``out_dir``.
+    """Write ``privacy.json``, ``privacy.md``, ``privacy_grid.png`` and ``privacy_faces.npz`` into ``out_dir``.
 
-    Returns the report and the written paths (keys ``json``, ``markdown``, ``grid``).
+    Returns the report and the written paths (keys ``json``, ``markdown``, ``grid``, ``faces``).
     """
     folder = Path(out_dir)
     report = build_report(evaluation, lfw_root)
@@ -237,4 +255,5 @@ def write_privacy_outputs(evaluation: PrivacyEvaluation, out_dir: str | os.PathL
         "json": write_json(report, folder / JSON_NAME),
         "markdown": write_markdown(report, folder / MARKDOWN_NAME),
         "grid": write_grid(evaluation, folder / GRID_NAME, grid_faces),
+        "faces": write_faces(evaluation, folder / FACES_NAME, grid_faces),
     }

@@ -276,7 +276,8 @@ def finish_crop(value: dict[str, Any] | None, input_size: int) -> dict[str, Any]
 
 
 def plan(key: str, value: Any) -> str | dict[str, int]:
-    """``tface``, a path to a plan JSON, or ``{generate: seed, m, n}``."""
+    """A preset name (``tface``, ``s3``: :mod:`partialface.plan_presets`), a path to a plan JSON, or
+    ``{generate: seed, m, n}``; a name that is neither a preset nor a file is refused when the plan is built."""
     if value is None or value == "":
         return "tface"
     if isinstance(value, (str, os.PathLike)):
@@ -290,7 +291,8 @@ def plan(key: str, value: Any) -> str | dict[str, int]:
             raise ConfigError(f"{key} mapping needs 'generate: SEED' (and optionally m, n)", (key,))
         spec = {**defaults, **value}
         return {k: check_int(f"{key} {k}", v, 0 if k == "generate" else 1) for k, v in spec.items()}
-    raise ConfigError(f"{key} must be 'tface', a path to a plan JSON or {{generate: seed, m, n}}, got {value!r}", (key,))
+    raise ConfigError(f"{key} must be a preset name (tface, s3, ...), a path to a plan JSON or {{generate: seed, m, n}}, "
+                      f"got {value!r}", (key,))
 
 
 # ----------------------------------------------------------------------------------- registries

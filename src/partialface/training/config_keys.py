@@ -99,7 +99,8 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("ENCODER_OPTIONS", {}, c.without("plan", "frequency_scale", "train_repeats",
                                                because="PLAN, the data and NUM_AUG"),
               "extra keyword arguments of `partialface.encoders.get_encoder`, e.g. `{subset: 2}` for `fixed`"),
-    ConfigKey("PLAN", "tface", c.plan, "`tface`, a path to a plan JSON, or `{generate: SEED, m: 6, n: 6}`"),
+    ConfigKey("PLAN", "tface", c.plan, "a plan preset (`tface`, `s3`, `private`, ...: `partialface plan list`), a path "
+              "to a plan JSON, or `{generate: SEED, m: 6, n: 6}`"),
     ConfigKey("MODEL_OPTIONS", {}, c.without("in_channels", "embedding_size", "input_size",
                                              because="ENCODER, EMBEDDING_SIZE, INPUT_SIZE"),
               "extra keyword arguments of `get_model`, e.g. `{width: 0.5}`"),

@@ -143,17 +143,15 @@ def train_step(
 
 
 def build_plan(spec: str | Mapping[str, int], num_channels: int | None = None) -> ChannelPlan:
-    """The channel plan of a config's ``PLAN`` (``tface``, a JSON path, ``{generate, m, n}``).
+    """The channel plan of a config's ``PLAN`` (a preset name, a JSON path, ``{generate, m, n}``).
 
     ``num_channels`` (TFace ``NUM_CHS``), when given, must equal the plan's subset size ``s``.
     """
     with key_errors("PLAN"):
         if isinstance(spec, Mapping):
             plan = ChannelPlan.generate(spec["generate"], m=spec.get("m", 6), n=spec.get("n", 6))
-        elif spec == "tface":
-            plan = ChannelPlan.tface()
         else:
-            plan = ChannelPlan.load(spec)
+            plan = ChannelPlan.from_name_or_path(spec)
     if num_channels is not None and num_channels != plan.s:
         raise ConfigError(f"NUM_CHS {num_channels} does not match the plan's subset size s = {plan.s} (PLAN {spec!r})",
                           ("NUM_CHS", "PLAN"))
