@@ -49,7 +49,8 @@ LAYERS = {
     "partialface.encoders": FOUNDATIONS,
     "partialface.data": FOUNDATIONS,
     "partialface.alignment": FOUNDATIONS,  # face detection and alignment (arriving with the align branch)
-    "partialface.gallery": FOUNDATIONS,  # enrolled templates and API keys (arriving with the service branch)
+    "partialface.gallery": FOUNDATIONS,
+    "partialface.dlib_recognizer": FOUNDATIONS,  # dlib's ResNet recognizer: the judge and the distillation teacher  # enrolled templates and API keys (arriving with the service branch)
     # 2: what is done with them
     "partialface.training": PIPELINES,
     "partialface.evaluation": PIPELINES,
