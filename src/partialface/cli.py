@@ -93,6 +93,12 @@ def _cmd_attack(args) -> int:
     return run_attack_cli(args) or 0
 
 
+def _cmd_teacher(args) -> int:
+    from .training.teacher import run_teacher_cli
+
+    return run_teacher_cli(args) or 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="partialface", description="Privacy-preserving face recognition with random frequency components (PartialFace).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -139,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("attack", help="privacy evaluation: train reconstruction attacks and judge them")
     add_attack_arguments(p)
     p.set_defaults(func=_cmd_attack)
+
+    from .training.teacher import add_teacher_arguments
+
+    p = sub.add_parser("teacher", help="cache dlib's descriptors of a config's training faces (for distillation)")
+    add_teacher_arguments(p)
+    p.set_defaults(func=_cmd_teacher)
     return parser
 
 
