@@ -96,6 +96,29 @@ def test_several_datasets_and_margin_less_identities(dataset_root: Path, tmp_pat
     assert sorted(set(labels)) == list(range(8)) and labels.count(7) == 1
     assert "3 with < 2 images: no margin loss" in data.description
     assert data.dataset[22][1] == labels[22]
+    assert data.teacher_paths == [path for path, _ in data.samples]
+    aligned = {"root": str(dataset_root / "extra" / "images"), "teacher_root": "/photos"}  # a copy of /photos
+    cfg["DATASETS"] = [cfg["DATASETS"][0], aligned]
+    data = build_training_data(resolve_config(cfg), repeats=1)
+    assert data.teacher_paths[:20] == [path for path, _ in data.samples[:20]]
+    assert data.teacher_paths[20] == Path("/photos/Person_00/Person_00_0001.jpg")
+
+
+def test_uniform_training_ranks_cover_every_subset() -> None:
+    from partialface.encoders import encoder_from_state, get_encoder
+
+    labels = torch.zeros(400, dtype=torch.long)  # one identity: TFace's rule allows it half the subsets
+    keyed = get_encoder("partialface")
+    uniform = get_encoder("partialface", training_ranks="uniform")
+    generator = torch.Generator().manual_seed(0)
+    subsets = {tuple(row.tolist()) for row in keyed.channels_for_training(labels, generator)}
+    every = {tuple(row.tolist()) for row in uniform.channels_for_training(labels, generator)}
+    plan = keyed.plan
+    assert len(subsets) == plan.m // 2 * plan.n and len(every) == plan.m * plan.n
+    assert encoder_from_state(uniform.state_dict()).training_ranks == "uniform"
+    assert "training_ranks" not in keyed.state_dict()
+    with pytest.raises(ValueError, match="training_ranks must be one of"):
+        get_encoder("partialface", training_ranks="sometimes")
 
 
 def write_fake_teacher(path: Path, cfg: dict) -> None:

@@ -213,14 +213,16 @@ def input_size(key: str, value: Any) -> int:
 # ------------------------------------------------------------------------------- nested mappings
 DATASET_DEFAULTS = {"name": "", "batch_size": 64, "weight": 1.0, "scale": 64.0, "margin": 0.5}
 # Later DATASETS entries only add images: the batch and the head are the first entry's.
-EXTRA_DATASET_OPTIONS = ("name", "root")
+EXTRA_DATASET_OPTIONS = ("name", "root", "teacher_root")
 
 
 def datasets(key: str, value: Any) -> list[dict[str, Any]]:
     """TFace's ``DATASETS``: a list of dataset mappings (a bare mapping is a list of one).
 
     The first entry gives the batch size and the head's scale and margin; every entry may give its own
-    ``root`` folder (default ``DATA_ROOT/name``), and later entries give only ``name`` and ``root``.
+    ``root`` folder (default ``DATA_ROOT/name``) and ``teacher_root`` (the folder of the photos whose
+    teacher descriptors stand for its images, by relative path: an aligned copy of a data set shares the
+    descriptors of its source); later entries give only ``name``, ``root`` and ``teacher_root``.
     """
     if isinstance(value, dict):
         value = [value]
@@ -230,8 +232,8 @@ def datasets(key: str, value: Any) -> list[dict[str, Any]]:
             f"{key} must be a list of dataset mappings (name, root, batch_size, scale, margin), got {count}", (key,)
         )
     for option in value[0]:
-        if option not in (*DATASET_DEFAULTS, "root"):
-            raise unknown_key_error(option, (*DATASET_DEFAULTS, "root"), f"{key} entry")
+        if option not in (*DATASET_DEFAULTS, "root", "teacher_root"):
+            raise unknown_key_error(option, (*DATASET_DEFAULTS, "root", "teacher_root"), f"{key} entry")
     entry = {**DATASET_DEFAULTS, **value[0]}
     first = {
         "name": text(f"{key} name", entry["name"]),
@@ -240,18 +242,20 @@ def datasets(key: str, value: Any) -> list[dict[str, Any]]:
         "scale": check_number(f"{key} scale", entry["scale"], 0.0, strict_low=True),
         "margin": check_number(f"{key} margin", entry["margin"]),
     }
-    if entry.get("root"):
-        first["root"] = text(f"{key} root", entry["root"])
+    for option in ("root", "teacher_root"):
+        if entry.get(option):
+            first[option] = text(f"{key} {option}", entry[option])
     resolved = [first]
     for number, extra in enumerate(value[1:], start=2):
         for option in extra:
             if option not in EXTRA_DATASET_OPTIONS:
-                raise ConfigError(f"{key} entry {number}: {option!r} is not allowed; later entries give only name and "
-                                  "root (the batch and the head are the first entry's)", (key,))
+                raise ConfigError(f"{key} entry {number}: {option!r} is not allowed; later entries give only name, "
+                                  "root and teacher_root (the batch and the head are the first entry's)", (key,))
         if not extra.get("name") and not extra.get("root"):
             raise ConfigError(f"{key} entry {number} needs a name or a root", (key,))
         resolved.append({"name": text(f"{key} name", extra.get("name", "")),
-                         **({"root": text(f"{key} root", extra["root"])} if extra.get("root") else {})})
+                         **{option: text(f"{key} {option}", extra[option])
+                            for option in ("root", "teacher_root") if extra.get(option)}})
     return resolved
 
 

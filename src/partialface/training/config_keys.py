@@ -55,8 +55,9 @@ KEYS: tuple[ConfigKey, ...] = (
     _tface("DATASETS", REQUIRED, c.datasets,
            "the training sets: the first entry gives `name`, `batch_size` per process (64), `weight` (1.0), and the "
            "head's `scale` (64) and `margin` (0.5); each entry may give its own `root` folder (default "
-           "`DATA_ROOT/name`), later entries only `name` and `root` (folders and index data: they train together, "
-           "labels following on)"),
+           "`DATA_ROOT/name`) and `teacher_root` (where the photos lie whose teacher descriptors stand for its images, "
+           "by relative path: an aligned copy shares its source's), later entries only `name`, `root` and "
+           "`teacher_root` (folders and index data: they train together, labels following on)"),
     _tface("BACKBONE_RESUME", "", c.text, "a partialface checkpoint whose backbone weights initialise the run"),
     _tface("HEAD_RESUME", "", c.text, "a partialface checkpoint whose head weights initialise the run"),
     _tface("META_RESUME", "", c.text, "a partialface checkpoint to resume from instead of `OUT/checkpoint.pt`",

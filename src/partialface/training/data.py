@@ -54,6 +54,7 @@ class TrainingData:
             those trained without the margin loss (``MARGIN_MIN_IMAGES``); None: ``num_classes``.
         samples: the ``(image path, label)`` of every distinct image (folders and index data), in
             dataset order; item ``i`` of ``dataset`` is image ``i % num_images``.
+        teacher_paths: per image, the file whose teacher descriptors stand for it (``teacher_root``).
     """
 
     dataset: Dataset
@@ -63,16 +64,19 @@ class TrainingData:
     description: str
     num_identities: int | None = None
     samples: Sequence[tuple[Path, int]] = ()
+    teacher_paths: Sequence[Path] = ()
 
 
 @dataclass(frozen=True)
 class TrainingSamples:
-    """The images of folders or index data: ``(path, label)`` samples, the identities and a description."""
+    """The images of folders or index data: ``(path, label)`` samples, the identities, a description, and
+    per image the file whose teacher descriptors stand for it (itself, or its copy under ``teacher_root``)."""
 
     samples: list[tuple[Path, int]]
     num_classes: int
     num_identities: int
     description: str
+    teacher_paths: list[Path]
 
 
 def _dataset_root(cfg: Mapping[str, Any], entry: Mapping[str, Any]) -> Path:
@@ -145,10 +149,24 @@ def _entry_samples(cfg: Mapping[str, Any], entry: Mapping[str, Any], excluded: s
     return samples, count, os.fspath(index)
 
 
+def _teacher_paths(cfg: Mapping[str, Any], entry: Mapping[str, Any], paths: Sequence[Path]) -> list[Path]:
+    """The files whose teacher descriptors stand for ``paths`` of one entry: the same relative path under
+    the entry's ``teacher_root`` (the paths themselves without one)."""
+    if not entry.get("teacher_root"):
+        return list(paths)
+    if cfg["DATA_FORMAT"] == "folders":
+        root = _dataset_root(cfg, entry)
+    else:  # index files name images relative to the entry's root or DATA_ROOT
+        root = Path(entry.get("root") or cfg["DATA_ROOT"])
+    teacher_root = Path(entry["teacher_root"])
+    return [teacher_root / path.relative_to(root) for path in paths]
+
+
 def training_samples(cfg: Mapping[str, Any]) -> TrainingSamples:
     """Every training image of folders or index data (all DATASETS entries), labelled as the run labels them."""
     excluded = _excluded_people(cfg)
     samples: list[tuple[Path, int]] = []
+    teacher_paths: list[Path] = []
     places = []
     for entry in cfg["DATASETS"]:
         found, count, where = _entry_samples(cfg, entry, excluded)
@@ -157,6 +175,7 @@ def training_samples(cfg: Mapping[str, Any]) -> TrainingSamples:
                               ("DATA_ROOT", "MIN_IMAGES", "EXCLUDE_FOLDS"))
         offset = samples[-1][1] + 1 if samples else 0
         samples += [(path, label + offset) for path, label in found]
+        teacher_paths += _teacher_paths(cfg, entry, [path for path, _ in found])
         places.append(where)
     identities = samples[-1][1] + 1
     samples, num_classes = _margin_labels(samples, cfg["MARGIN_MIN_IMAGES"])
@@ -165,7 +184,7 @@ def training_samples(cfg: Mapping[str, Any]) -> TrainingSamples:
         description += f" ({identities - num_classes} with < {cfg['MARGIN_MIN_IMAGES']} images: no margin loss)"
     if excluded:
         description += f" ({len(excluded)} people of folds {cfg['EXCLUDE_FOLDS']} excluded)"
-    return TrainingSamples(samples, num_classes, identities, description)
+    return TrainingSamples(samples, num_classes, identities, description, teacher_paths)
 
 
 def build_training_data(cfg: Mapping[str, Any], repeats: int) -> TrainingData:
@@ -194,7 +213,7 @@ def build_training_data(cfg: Mapping[str, Any], repeats: int) -> TrainingData:
     found = training_samples(cfg)
     dataset = FaceFolderDataset(found.samples, crop=crop, flip=False, repeat=repeats, cache=cfg["CACHE_IMAGES"])
     return TrainingData(dataset, found.num_classes, len(found.samples), repeats, found.description,
-                        found.num_identities, found.samples)
+                        found.num_identities, found.samples, found.teacher_paths)
 
 
 class KeyedDataset(Dataset):

@@ -253,8 +253,7 @@ def run_teacher_cli(args: argparse.Namespace) -> int:
     if cfg["DATA_FORMAT"] == "recordio":
         raise PartialFaceError("the teacher describes image files: DATA_FORMAT recordio is not supported")
     found = training_samples(cfg)
-    paths = [path for path, _ in found.samples]
-    cache = build_teacher_cache(paths, CropSpec.from_dict(cfg["CROP"]), out, progress=not args.no_progress,
+    cache = build_teacher_cache(found.teacher_paths, CropSpec.from_dict(cfg["CROP"]), out, progress=not args.no_progress,
                                 save_seconds=args.save_seconds, workers=args.workers)
     print(f"teacher cache {out}: {len(cache)} images; {found.description}")
     return 0

@@ -349,7 +349,7 @@ class Trainer:
             return None
         teacher = None
         if weights.needs_teacher:
-            teacher = prepare_teacher_targets(teacher_targets(self.cfg, [path for path, _ in self.data.samples]))
+            teacher = prepare_teacher_targets(teacher_targets(self.cfg, self.data.teacher_paths))
         return TrainingObjective(weights, self.data.num_classes, teacher)
 
     def _total_steps(self) -> int:
