@@ -171,3 +171,22 @@ def test_results_tables_name_and_order_the_rows_of_the_index(tmp_path: Path, mon
     table.gpu_tables([tmp_path / "run.json"])
     lines = capsys.readouterr().out.splitlines()[2:]
     assert [line.split(" | ")[2] for line in lines] == [ROW_INDEX["rows"][r]["gpu_label"] for r in ("rgb", "partialface", "fixed")]
+
+
+def test_every_lever_row_resolves_and_differs_from_its_baseline_only_by_its_files() -> None:
+    levers = _script("levers")
+    index = levers.load_index()
+    assert index["base"] == "configs/partialface_lfw_dev.yaml" and index["budget"] > 0
+    used = set()
+    for name, row in index["rows"].items():
+        files = [REPO / f for f in row.get("files", [])]
+        used.update(files)
+        cfg = load_config([REPO / index["base"], *files])
+        assert cfg["SEED"] == 1337 and cfg["DATASETS"][0]["batch_size"] == 64, name
+        assert (cfg["ENCODER"] == "rgb") == name.startswith("rgb"), name
+        assert bool(row.get("per_rank")) == (cfg["ENCODER"] == "partialface"), name
+        command = levers.train_command(index, name, Path("runs/levers"), 1000)
+        assert "MAX_SAMPLES=1000" in command and f"OUT={Path('runs/levers') / name}" in command
+        assert levers.eval_command(index, name, Path("runs/levers"))[-1 if not row.get("per_rank") else -2] == "--quiet"
+    lever_files = {p for p in (REPO / "configs" / "levers").glob("*.yaml") if p.name != "index.yaml"}
+    assert lever_files <= used | {REPO / "configs" / "levers" / "aligned_celeba.yaml"}
