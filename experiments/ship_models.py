@@ -97,11 +97,12 @@ def _input_preparation(crop: dict, five_point: Path | None) -> dict:
     ``InputPreparation``): the fixed box, or the five-point alignment that made the training faces."""
     if five_point is None:
         return {"kind": "box", **crop}
-    report = json.loads(five_point.read_text())
+    settings = json.loads(five_point.read_text()).get("settings", {})
+    frame = settings.get("frame", 250)
     return {"kind": "five-point", "template": "ArcFace 112x112 five-point template",
-            "frame": report.get("frame", {"size": 250, "offset": [69, 69]}), "crop": crop,
-            **{key: report[key] for key in ("detector", "landmarks") if key in report},
-            "made_by": report.get("command", "partialface align IMAGES OUT --frame 250")}
+            "frame": {"size": frame, "offset": [(frame - 112) // 2] * 2}, "crop": crop,
+            **{key: settings[key] for key in ("detector", "landmarks", "pick") if key in settings},
+            "made_by": f"partialface align IMAGES OUT --frame {frame} --pick {settings.get('pick', 'central')}"}
 
 
 def card_for_run(run: Path, twin: Path | None = None, five_point: Path | None = None) -> dict:

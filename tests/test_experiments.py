@@ -117,7 +117,7 @@ def test_shipping_a_recipe_run_records_its_twin_recipe_teacher_and_preparation(t
     (tmp_path / "twin" / "eval.json").write_text(json.dumps(
         {"pairs": 20, "accuracy": 0.9, "accuracy_std": 0.1, "tar_at_far_1e-3": 0.5, "auc": 0.95, "plan": "x"}))
     align_report = tmp_path / "align_report.json"
-    align_report.write_text(json.dumps({"detector": "hog+cnn", "landmarks": "five", "frame": {"size": 250}}))
+    align_report.write_text(json.dumps({"settings": {"detector": "hog+cnn", "landmarks": "dlib68", "frame": 250}}))
     ship = _script("ship_models")
     ship.main(["--weights-dir", str(tmp_path), "--twin", str(tmp_path / "twin"), "--five-point", str(align_report),
                f"{tmp_path / 'ship'}:default"])
@@ -128,7 +128,7 @@ def test_shipping_a_recipe_run_records_its_twin_recipe_teacher_and_preparation(t
     assert card["recipe"]["augment"] == {"shift": 0.05} and card["recipe"]["training_ranks"] == "uniform"
     preparation = card["input_preparation"]
     assert preparation["kind"] == "five-point" and preparation["detector"] == "hog+cnn"
-    assert preparation["crop"] == {"box": None, "size": 16}
+    assert preparation["crop"] == {"box": None, "size": 16} and preparation["frame"] == {"size": 250, "offset": [69, 69]}
     assert any("--twin" in line and "--five-point" in line for line in card["reproduce"])
 
 
