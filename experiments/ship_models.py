@@ -4,7 +4,17 @@ From CPU development-protocol runs (experiments/dev_protocol.sh):
 
     python experiments/ship_models.py runs/dev_partialface:default runs/dev_rgb:rgb-baseline
 
-Each RUN folder must hold ``checkpoint.pt`` and ``eval.json``.
+Each RUN folder must hold ``checkpoint.pt`` and ``eval.json``. A run trained on every LFW person is
+described by its twin (``--twin TWIN_RUN`` once per item: the same recipe without the people of folds
+7-8, e.g. a row of experiments/levers.py), whose ``eval.json`` gives the development-protocol numbers:
+
+    python experiments/ship_models.py runs/ship/partialface:default runs/ship/rgb:rgb-baseline \
+        --twin runs/levers/partialface_all --twin runs/levers/rgb_all [--five-point ALIGN_REPORT]
+
+The card records the recipe (losses and weights, data sets, augmentation, views, ranks), the teacher
+(dlib's model and versions, how it saw the faces) and how the input faces were prepared
+(``input_preparation``: the fixed box, or with ``--five-point`` the five-point alignment of
+``partialface align``, whose report names the detector and landmarks).
 
 From a GPU protocol run (experiments/gpu_protocol.py; how the shipped models were made):
 
@@ -47,21 +57,80 @@ def _budget(ckpt: dict) -> dict:
             "batch_size": cfg["DATASETS"][0]["batch_size"], "seed": cfg["SEED"]}
 
 
-def card_for_run(run: Path) -> dict:
-    ckpt = load_checkpoint(run / "checkpoint.pt")
-    cfg, report = ckpt["config"], json.loads((run / "eval.json").read_text())
-    row = run.name.removeprefix("dev_")
+def _recipe(cfg: dict, encoder: dict) -> dict:
+    """The training recipe of a resolved config: what beyond TFace's margin loss shaped the model."""
     return {
+        "losses": {"margin": cfg.get("MARGIN_WEIGHT", 1.0), "distill": cfg.get("DISTILL_WEIGHT", 0.0),
+                   "relation": cfg.get("RELATION_WEIGHT", 0.0), "consistency": cfg.get("CONSISTENCY_WEIGHT", 0.0)},
+        "head": {"name": cfg["HEAD_NAME"], "scale": cfg["DATASETS"][0]["scale"], "margin": cfg["DATASETS"][0]["margin"]},
+        "views": cfg.get("VIEWS", 1), "augment": cfg.get("AUGMENT", {}), "flip": cfg["FLIP"],
+        "rank_copies": cfg["NUM_AUG"] if encoder.get("plan") else None,
+        "training_ranks": encoder.get("training_ranks", "label-keyed") if encoder["name"] == "partialface" else None,
+        "optimizer": {"lrs": cfg["LRS"], "stages": cfg["STAGES"], "stages_unit": cfg["STAGES_UNIT"],
+                      "weight_decay": cfg["WEIGHT_DECAY"], "momentum": cfg["MOMENTUM"]},
+    }
+
+
+def _teacher(cfg: dict) -> dict | None:
+    if not (cfg.get("DISTILL_WEIGHT") or cfg.get("RELATION_WEIGHT")):
+        return None
+    from partialface.dlib_recognizer import RECOGNITION_MODEL_FILE, recognizer_versions
+
+    return {"model": f"dlib {RECOGNITION_MODEL_FILE} (PyPI face-recognition-models), 128-d",
+            "versions": recognizer_versions(), "cache": cfg["TEACHER_CACHE"],
+            "faces": "each training photo and its mirror image: the crop box as dlib's face rectangle, 5-point "
+                     "landmarks, 150x150 chip; descriptors centred on the training set's mean"}
+
+
+def _data(cfg: dict) -> str:
+    roots = [entry.get("root") or f"{cfg['DATA_ROOT']}/{entry['name']}" for entry in cfg["DATASETS"]]
+    people = (f"every person outside pairs.txt folds {cfg['EXCLUDE_FOLDS']}" if cfg["EXCLUDE_FOLDS"]
+              else "every person")
+    margin = cfg.get("MARGIN_MIN_IMAGES", 1)
+    return (f"{' + '.join(roots)}: {people} with >= {cfg['MIN_IMAGES']} images"
+            + (f" (a head class, the margin loss, from {margin})" if margin > cfg["MIN_IMAGES"] else "")
+            + f"; crop {cfg['CROP']}")
+
+
+def _input_preparation(crop: dict, five_point: Path | None) -> dict:
+    """The record of how query faces must be prepared (until checkpoints store the alignment branch's
+    ``InputPreparation``): the fixed box, or the five-point alignment that made the training faces."""
+    if five_point is None:
+        return {"kind": "box", **crop}
+    settings = json.loads(five_point.read_text()).get("settings", {})
+    frame = settings.get("frame", 250)
+    return {"kind": "five-point", "template": "ArcFace 112x112 five-point template",
+            "frame": {"size": frame, "offset": [(frame - 112) // 2] * 2}, "crop": crop,
+            **{key: settings[key] for key in ("detector", "landmarks", "pick") if key in settings},
+            "made_by": f"partialface align IMAGES OUT --frame {frame} --pick {settings.get('pick', 'central')}"}
+
+
+def card_for_run(run: Path, twin: Path | None = None, five_point: Path | None = None) -> dict:
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    measured = twin or run
+    cfg, report = ckpt["config"], json.loads((measured / "eval.json").read_text())
+    row = run.name.removeprefix("dev_")
+    dev_protocol = _dev_protocol(report, ckpt["encoder"])
+    if twin is not None:
+        dev_protocol["measured_on"] = f"{twin}: the same recipe and budget without the people of folds 7-8"
+    card = {
         "encoder": ckpt["encoder"]["name"],
         "plan": report.get("plan"),
         "backbone": ckpt["model"]["name"],
-        "data": (f"LFW deep-funneled ({cfg['DATA_ROOT']}): every person outside pairs.txt folds "
-                 f"{cfg['EXCLUDE_FOLDS']} with >= {cfg['MIN_IMAGES']} images; crop {cfg['CROP']}"),
+        "data": _data(cfg),
         "budget": _budget(ckpt),
+        "recipe": _recipe(cfg, ckpt["encoder"]),
+        "teacher": _teacher(cfg),
+        "input_preparation": _input_preparation(ckpt["crop"], five_point),
         "dev_folds_seen_in_training": not {7, 8} <= set(cfg["EXCLUDE_FOLDS"]),
-        "dev_protocol": _dev_protocol(report, ckpt["encoder"]),
+        "dev_protocol": dev_protocol,
         "reproduce": [f"experiments/dev_protocol.sh {row}", f"python experiments/ship_models.py {run}:NAME"],
     }
+    if twin is not None:
+        card["reproduce"] = [f"python experiments/levers.py run {twin.name} {run.name}",
+                             f"python experiments/ship_models.py {run}:NAME --twin {twin}"
+                             + (f" --five-point {five_point}" if five_point else "")]
+    return card
 
 
 def ship_gpu_job(results_path: Path, models: Path, job: str, name: str, weights_dir: Path = WEIGHTS_DIR,
@@ -112,10 +181,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--twin-eval", type=Path, action="append", default=[],
                         help="a `partialface eval --json` report of the twin, one per item (overrides results.json)")
     parser.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR, help="where NAME.pt goes (the package's)")
+    parser.add_argument("--twin", type=Path, action="append", default=[],
+                        help="the twin run of each RUN (same recipe without folds 7-8), one per item")
+    parser.add_argument("--five-point", type=Path,
+                        help="report.json of the `partialface align` job that made the training faces")
     parser.add_argument("items", nargs="+", metavar="RUN:NAME or JOB:NAME")
     args = parser.parse_args(argv)
     if args.twin_eval and len(args.twin_eval) != len(args.items):
         parser.error("give --twin-eval once per item, or not at all")
+    if args.twin and len(args.twin) != len(args.items):
+        parser.error("give --twin once per item, or not at all")
     for index, item in enumerate(args.items):
         source, _, name = item.partition(":")
         if not name:
@@ -126,8 +201,8 @@ def main(argv: list[str] | None = None) -> None:
             out = ship_gpu_job(args.gpu, args.models, source, name, args.weights_dir,
                                args.twin_eval[index] if args.twin_eval else None)
         else:
-            out = export_model(Path(source) / "checkpoint.pt", args.weights_dir / f"{name}.pt",
-                               card=card_for_run(Path(source)))
+            card = card_for_run(Path(source), args.twin[index] if args.twin else None, args.five_point)
+            out = export_model(Path(source) / "checkpoint.pt", args.weights_dir / f"{name}.pt", card=card)
         print(f"{name}: {out} ({out.stat().st_size / 1e6:.1f} MB)")
 
 

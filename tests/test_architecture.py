@@ -54,6 +54,7 @@ LAYERS = {
     "partialface.data": FOUNDATIONS,
     "partialface.alignment": FOUNDATIONS,  # face detection and alignment
     "partialface.gallery": FOUNDATIONS,  # enrolled templates and API keys
+    "partialface.dlib_recognizer": FOUNDATIONS,  # dlib's ResNet recognizer: the judge and the distillation teacher
     # 2: what is done with them
     "partialface.training": PIPELINES,
     "partialface.evaluation": PIPELINES,

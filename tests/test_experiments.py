@@ -106,6 +106,32 @@ def test_shipping_a_gpu_job_maps_the_crop_back_and_writes_its_card(tmp_path: Pat
                    "mfn_partialface_all:x"])
 
 
+def test_shipping_a_recipe_run_records_its_twin_recipe_teacher_and_preparation(tmp_path: Path) -> None:
+    root = tmp_path / "faces"
+    write_pairs(root / "pairs.txt", write_identities(root))
+    recipe = dict(NUM_EPOCH=1, DEV_PAIRS="", AUGMENT={"shift": 0.05}, VIEWS=2, CONSISTENCY_WEIGHT=0.5,
+                  ENCODER_OPTIONS={"training_ranks": "uniform"})
+    for name, extra in (("twin", {}), ("ship", {"EXCLUDE_PAIRS": "", "EXCLUDE_FOLDS": []})):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(tiny_config(root, tmp_path / name, **recipe, **extra)))
+        Trainer(load_config(tmp_path / f"{name}.yaml"), progress=False).fit()
+    (tmp_path / "twin" / "eval.json").write_text(json.dumps(
+        {"pairs": 20, "accuracy": 0.9, "accuracy_std": 0.1, "tar_at_far_1e-3": 0.5, "auc": 0.95, "plan": "x"}))
+    align_report = tmp_path / "align_report.json"
+    align_report.write_text(json.dumps({"settings": {"detector": "hog+cnn", "landmarks": "dlib68", "frame": 250}}))
+    ship = _script("ship_models")
+    ship.main(["--weights-dir", str(tmp_path), "--twin", str(tmp_path / "twin"), "--five-point", str(align_report),
+               f"{tmp_path / 'ship'}:default"])
+    card = load_model(tmp_path / "default.pt").card
+    assert card["dev_protocol"]["accuracy"] == 0.9 and str(tmp_path / "twin") in card["dev_protocol"]["measured_on"]
+    assert card["dev_folds_seen_in_training"] is True and card["teacher"] is None
+    assert card["recipe"]["losses"]["consistency"] == 0.5 and card["recipe"]["views"] == 2
+    assert card["recipe"]["augment"] == {"shift": 0.05} and card["recipe"]["training_ranks"] == "uniform"
+    preparation = card["input_preparation"]
+    assert preparation["kind"] == "five-point" and preparation["detector"] == "hog+cnn"
+    assert preparation["crop"] == {"box": None, "size": 16} and preparation["frame"] == {"size": 250, "offset": [69, 69]}
+    assert any("--twin" in line and "--five-point" in line for line in card["reproduce"])
+
+
 # ------------------------------------------------------------------ the rows come from configs/rows
 ROW_INDEX = yaml.safe_load((REPO / "configs" / "rows" / "index.yaml").read_text())
 
@@ -171,3 +197,26 @@ def test_results_tables_name_and_order_the_rows_of_the_index(tmp_path: Path, mon
     table.gpu_tables([tmp_path / "run.json"])
     lines = capsys.readouterr().out.splitlines()[2:]
     assert [line.split(" | ")[2] for line in lines] == [ROW_INDEX["rows"][r]["gpu_label"] for r in ("rgb", "partialface", "fixed")]
+
+
+def test_every_lever_row_resolves_and_differs_from_its_baseline_only_by_its_files() -> None:
+    levers = _script("levers")
+    index = levers.load_index()
+    assert index["base"] == "configs/partialface_lfw_dev.yaml" and index["budget"] > 0
+    used = set()
+    for name, row in index["rows"].items():
+        files = [REPO / f for f in row.get("files", [])]
+        used.update(files)
+        cfg = load_config([REPO / index["base"], *files])
+        assert cfg["SEED"] == 1337 and cfg["DATASETS"][0]["batch_size"] == 64, name
+        assert (cfg["ENCODER"] == "rgb") == name.startswith("rgb"), name
+        assert bool(row.get("per_rank")) == (cfg["ENCODER"] == "partialface" and not row.get("twin")), name
+        if row.get("twin"):  # a shipped model: its twin is the same recipe without every_person.yaml
+            twin = index["rows"][row["twin"]]
+            assert row["files"] == [*twin["files"], "configs/levers/every_person.yaml"] and not cfg["EXCLUDE_FOLDS"]
+        command = levers.train_command(index, name, Path("runs/levers"), 1000)
+        assert "MAX_SAMPLES=1000" in command and f"OUT={Path('runs/levers') / name}" in command
+        assert levers.eval_command(index, name, Path("runs/levers"))[-1 if not row.get("per_rank") else -2] == "--quiet"
+        assert cfg["EXCLUDE_FOLDS"] == ([] if row.get("twin") else [7, 8]), name
+    lever_files = {p for p in (REPO / "configs" / "levers").glob("*.yaml") if p.name != "index.yaml"}
+    assert lever_files <= used | {REPO / "configs" / "levers" / "aligned_celeba.yaml"}

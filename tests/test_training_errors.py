@@ -38,7 +38,7 @@ def fails(cfg: dict, pattern: str) -> str:
         ({"DATA_ROOT": "/nowhere"}, r"^DATA_ROOT: identity folder root '/nowhere/images' is not a directory"),
         ({"MIN_IMAGES": 50}, r"^DATA_ROOT: no identity folder under .* has >= 50 images"),
         ({"EXCLUDE_FOLDS": [9]}, r"^EXCLUDE_PAIRS: .*folds \[9\]"),
-        ({"PLAN": "/nowhere/plan.json"}, r"^PLAN: /nowhere/plan.json: cannot read channel plan"),
+        ({"PLAN": "/nowhere/plan.json"}, r"^PLAN: plan '/nowhere/plan.json' is neither a preset"),
         ({"PLAN": {"generate": 1, "m": 5}}, r"^PLAN: cannot split"),
         ({"NUM_CHS": 4}, r"^NUM_CHS 4 does not match the plan's subset size s = 9"),
         ({"ENCODER": "fixed", "ENCODER_OPTIONS": {"colour": 1}}, r"^ENCODER_OPTIONS: unknown option\(s\) colour"),

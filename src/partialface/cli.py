@@ -158,6 +158,12 @@ def _cmd_export(args) -> int:
     return run_export(args) or 0
 
 
+def _cmd_teacher(args) -> int:
+    from .training.teacher import run_teacher_cli
+
+    return run_teacher_cli(args) or 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="partialface", description="Privacy-preserving face recognition with random frequency components (PartialFace).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -233,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export a model's network and client transform to ONNX, checked in onnxruntime")
     add_export_arguments(p)
     p.set_defaults(func=_cmd_export)
+
+    from .training.teacher import add_teacher_arguments
+
+    p = sub.add_parser("teacher", help="cache dlib's descriptors of a config's training faces (for distillation)")
+    add_teacher_arguments(p)
+    p.set_defaults(func=_cmd_teacher)
     return parser
 
 

@@ -6,7 +6,9 @@ Each face is aligned as dlib expects: the frontal face detector (one up-sampling
 falling back to the whole image when it finds none (common on tight 112x112 crops and blurred
 reconstructions), the 5-point shape predictor places landmarks, and ``dlib.get_face_chip`` cuts the
 150x150 chip that the ResNet embeds into 128 dimensions.  Two faces are the same person when their
-descriptors are close: the verification score is the negative Euclidean distance.
+descriptors are close: the verification score is the negative Euclidean distance. The recognizer
+itself (model files, chip, descriptor) is :mod:`partialface.dlib_recognizer`, shared with the
+distillation teacher.
 
 Leakage is measured on pairs (recovered face, genuine photo): verification accuracy with 10-fold
 thresholds (:func:`partialface.evaluation.metrics.kfold_accuracy`; 50% is chance on balanced pairs)
@@ -15,57 +17,40 @@ and rank-1 identification of recovered faces against a gallery of genuine photos
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..dlib_recognizer import (
+    CHIP_SIZE,
+    DESCRIPTOR_SIZE,
+    DlibRecognizer,
+    dlib_models_dir,
+    recognizer_unavailable_reason,
+    recognizer_versions,
+)
 from ..evaluation.metrics import kfold_accuracy
 
-DESCRIPTOR_SIZE = 128
-CHIP_SIZE = 150
-SHAPE_PREDICTOR_FILE = "shape_predictor_5_face_landmarks.dat"
-RECOGNITION_MODEL_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+__all__ = [
+    "CHIP_SIZE",
+    "DESCRIPTOR_SIZE",
+    "DlibJudge",
+    "Embeddings",
+    "JudgeProtocol",
+    "LeakageScores",
+    "dlib_models_dir",
+    "faces_to_uint8_images",
+    "identity_leakage",
+    "judge_unavailable_reason",
+    "judge_versions",
+    "pair_scores",
+]
 
-
-def dlib_models_dir() -> Path:
-    """Folder of the model files installed by ``face-recognition-models``.
-
-    The package is located without importing it (its ``__init__`` needs ``pkg_resources``, which
-    current setuptools no longer ships).  Raises ValueError when it is not installed.
-    """
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise ValueError("the judge needs the PyPI package 'face-recognition-models' (dlib's model files)")
-    return Path(list(spec.submodule_search_locations)[0]) / "models"
-
-
-def judge_unavailable_reason() -> str | None:
-    """None when dlib and its model files are usable, else a sentence saying what is missing."""
-    if importlib.util.find_spec("dlib") is None:
-        return "dlib is not installed (PyPI package 'dlib-bin')"
-    try:
-        models = dlib_models_dir()
-    except ValueError as error:
-        return str(error)
-    missing = [name for name in (SHAPE_PREDICTOR_FILE, RECOGNITION_MODEL_FILE) if not (models / name).is_file()]
-    if missing:
-        return f"dlib model files missing in {models}: {', '.join(missing)}"
-    return None
-
-
-def judge_versions() -> dict[str, str]:
-    """Installed versions of the judge's packages (for reports)."""
-    versions = {}
-    for package in ("dlib-bin", "dlib", "face-recognition-models"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return versions
+# The judge is dlib's recognizer (partialface.dlib_recognizer); these names say what they are used for here.
+judge_unavailable_reason = recognizer_unavailable_reason
+judge_versions = recognizer_versions
 
 
 def faces_to_uint8_images(faces: torch.Tensor) -> np.ndarray:
@@ -90,7 +75,7 @@ class Embeddings:
 
 
 class DlibJudge:
-    """dlib ResNet face descriptors of (B, 3, H, W) faces in [-1, 1].
+    """dlib ResNet face descriptors of (B, 3, H, W) faces in [-1, 1] (:class:`DlibRecognizer` on each face).
 
     Args:
         models_dir: folder holding the dlib model files (default: :func:`dlib_models_dir`).
@@ -99,34 +84,11 @@ class DlibJudge:
     """
 
     def __init__(self, models_dir: str | Path | None = None, upsample: int = 1, padding: float = 0.25) -> None:
-        if importlib.util.find_spec("dlib") is None:
-            raise ValueError("the judge needs dlib (PyPI package 'dlib-bin')")
-        import dlib  # imported here: dlib is needed only by the judge
-
-        folder = Path(models_dir) if models_dir is not None else dlib_models_dir()
-        for name in (SHAPE_PREDICTOR_FILE, RECOGNITION_MODEL_FILE):
-            if not (folder / name).is_file():
-                raise ValueError(f"dlib model file {folder / name} not found")
-        self._dlib = dlib
-        self._detector = dlib.get_frontal_face_detector()
-        self._shape_predictor = dlib.shape_predictor(str(folder / SHAPE_PREDICTOR_FILE))
-        self._recognizer = dlib.face_recognition_model_v1(str(folder / RECOGNITION_MODEL_FILE))
-        self.upsample = int(upsample)
-        self.padding = float(padding)
+        self.recognizer = DlibRecognizer(models_dir, upsample=upsample, padding=padding)
 
     def chip(self, image: np.ndarray) -> tuple[np.ndarray, bool]:
         """The aligned 150x150 chip of one (H, W, 3) uint8 image and whether a face was detected."""
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"chip needs an (H, W, 3) uint8 image, got {image.dtype} {image.shape}")
-        image = np.ascontiguousarray(image)
-        detections = self._detector(image, self.upsample)
-        if len(detections):
-            box = max(detections, key=lambda rect: rect.area())
-        else:
-            box = self._dlib.rectangle(0, 0, image.shape[1] - 1, image.shape[0] - 1)
-        landmarks = self._shape_predictor(image, box)
-        chip = self._dlib.get_face_chip(image, landmarks, size=CHIP_SIZE, padding=self.padding)
-        return np.asarray(chip), bool(len(detections))
+        return self.recognizer.chip(image)
 
     def embed(self, faces: torch.Tensor) -> Embeddings:
         """Descriptors (B, 128) of faces in [-1, 1]."""
@@ -134,8 +96,7 @@ class DlibJudge:
         descriptors = np.empty((len(images), DESCRIPTOR_SIZE), dtype=np.float64)
         detected = np.zeros(len(images), dtype=bool)
         for index, image in enumerate(images):
-            chip, detected[index] = self.chip(image)
-            descriptors[index] = np.asarray(self._recognizer.compute_face_descriptor(chip))
+            descriptors[index], detected[index] = self.recognizer.describe(image)
         return Embeddings(descriptors, detected)
 
 

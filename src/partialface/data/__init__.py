@@ -1,7 +1,7 @@
 """Face data: photos as 8-bit RGB, image files, crops of loosely aligned photos, 8-bit pixels <-> faces in [-1, 1],
 identity folders, LFW pairs, InsightFace .bin and .rec files."""
 
-from .augment import random_horizontal_flip
+from .augment import BatchAugmentation, random_horizontal_flip
 from .crop import (
     DEFAULT_BOX,
     DEFAULT_CROP,
@@ -39,6 +39,7 @@ from .recordio import (
 from .verification_bin import decode_bin_images, pairs_to_bin, read_bin, write_bin
 
 __all__ = [
+    "BatchAugmentation",
     "DEFAULT_BOX",
     "DEFAULT_CROP",
     "IMAGE_SUFFIXES",

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ..checks import check_int
+from ..checks import check_choice, check_int
 from ..errors import PartialFaceError
 from ..frequency import NUM_CHANNELS, scatter_channels, to_frequency, to_image
 from ..plan import ChannelPlan
@@ -118,20 +118,27 @@ class AllFrequenciesEncoder(FrequencyEncoder):
 class PartialFaceEncoder(FrequencyEncoder):
     """PartialFace: one random (subset, permutation) rank of the plan per sample.
 
-    Training ranks follow TFace's rule (``plan.sample_training_ranks``: label-keyed allowed subsets,
-    uniform permutation), and every image is seen ``train_repeats`` (NUM_AUG) times per epoch with
-    independent ranks. Queries draw a uniform rank over all ``m * n``.
+    Training ranks follow TFace's rule by default (``training_ranks="label-keyed"``,
+    ``plan.sample_training_ranks``: each identity trains on its label's allowed half of the subsets,
+    uniform permutation); ``"uniform"`` draws them as queries are drawn, over all ``m * n`` ranks, so
+    every identity is seen in every subset. Every image is seen ``train_repeats`` (NUM_AUG) times per
+    epoch with independent ranks. Queries draw a uniform rank over all ``m * n``.
     """
 
     name = "partialface"
+    options = frozenset({"training_ranks"})
+    TRAINING_RANKS = ("label-keyed", "uniform")
 
-    def __init__(self, plan: ChannelPlan, frequency_scale: torch.Tensor | None = None, train_repeats: int = 3):
+    def __init__(self, plan: ChannelPlan, frequency_scale: torch.Tensor | None = None, train_repeats: int = 3,
+                 training_ranks: str = "label-keyed"):
         super().__init__(plan.channels(0, 0), plan, frequency_scale)
         self.train_repeats = check_int("train_repeats (NUM_AUG)", train_repeats, low=1)
+        self.training_ranks = check_choice("partialface training_ranks", training_ranks, self.TRAINING_RANKS)
 
     @classmethod
-    def build(cls, plan=None, frequency_scale=None, train_repeats: int = 3) -> PartialFaceEncoder:
-        return cls(plan or ChannelPlan.tface(), frequency_scale, train_repeats)
+    def build(cls, plan=None, frequency_scale=None, train_repeats: int = 3,
+              training_ranks: str = "label-keyed") -> PartialFaceEncoder:
+        return cls(plan or ChannelPlan.tface(), frequency_scale, train_repeats, training_ranks)
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> PartialFaceEncoder:
@@ -139,9 +146,12 @@ class PartialFaceEncoder(FrequencyEncoder):
         if plan is None:
             raise PartialFaceError("saved encoder 'partialface' has no channel plan")
         # States written before NUM_AUG was stored trained with one pass per image.
-        return cls(plan, scale_from_state(state), state.get("train_repeats", 1))
+        return cls(plan, scale_from_state(state), state.get("train_repeats", 1),
+                   state.get("training_ranks", "label-keyed"))
 
     def channels_for_training(self, labels, generator):
+        if self.training_ranks == "uniform":
+            return self.channels_for_query(labels.shape[0], generator)
         return self.plan.channels(*self.plan.sample_training_ranks(labels, generator))
 
     def channels_for_query(self, batch, generator):
@@ -156,5 +166,7 @@ class PartialFaceEncoder(FrequencyEncoder):
 
     def state_dict(self):
         state = {**super().state_dict(), "train_repeats": self.train_repeats}
+        if self.training_ranks != "label-keyed":  # states of TFace's rule stay as they were
+            state["training_ranks"] = self.training_ranks
         del state["channels"]  # drawn per sample from the plan
         return state

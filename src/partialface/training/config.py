@@ -30,6 +30,7 @@ import yaml
 
 from .config_checks import ConfigError, backbone_registry_name, finish_crop, head_registry_name, unknown_key_error
 from .config_keys import ALIASES, BY_NAME, DEFAULTS, REQUIRED, RUNTIME_KEYS
+from .objective import check_objective_config
 from .overrides import apply_overrides, parse_overrides, set_dotted
 
 __all__ = [
@@ -197,6 +198,7 @@ def resolve_config(raw: Mapping[str, Any]) -> dict[str, Any]:
              "SAVE_EPOCHS", "NUM_EPOCH")
     _require(cfg["ENCODER"] != "rgb" or not cfg["ENCODER_OPTIONS"],
              f"ENCODER rgb takes no ENCODER_OPTIONS, got {cfg['ENCODER_OPTIONS']}", "ENCODER", "ENCODER_OPTIONS")
+    check_objective_config(cfg)
     return cfg
 
 

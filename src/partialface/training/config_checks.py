@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..checks import check_choice, check_int, check_number
+from ..data.augment import BatchAugmentation
 from ..data.crop import CropSpec
 from ..encoders import list_encoders
 from ..errors import PartialFaceError
@@ -226,28 +227,63 @@ def input_size(key: str, value: Any) -> int:
 
 # ------------------------------------------------------------------------------- nested mappings
 DATASET_DEFAULTS = {"name": "", "batch_size": 64, "weight": 1.0, "scale": 64.0, "margin": 0.5}
+# Later DATASETS entries only add images: the batch and the head are the first entry's.
+EXTRA_DATASET_OPTIONS = ("name", "root", "teacher_root")
 
 
 def datasets(key: str, value: Any) -> list[dict[str, Any]]:
-    """TFace's ``DATASETS``: a list of exactly one mapping (a bare mapping is a list of one)."""
+    """TFace's ``DATASETS``: a list of dataset mappings (a bare mapping is a list of one).
+
+    The first entry gives the batch size and the head's scale and margin; every entry may give its own
+    ``root`` folder (default ``DATA_ROOT/name``) and ``teacher_root`` (the folder of the photos whose
+    teacher descriptors stand for its images, by relative path: an aligned copy of a data set shares the
+    descriptors of its source); later entries give only ``name``, ``root`` and ``teacher_root``.
+    """
     if isinstance(value, dict):
         value = [value]
-    if not isinstance(value, list) or len(value) != 1 or not isinstance(value[0], dict):
+    if not isinstance(value, list) or not value or not all(isinstance(entry, dict) for entry in value):
         count = len(value) if isinstance(value, list) else type(value).__name__
         raise ConfigError(
-            f"{key} must be a list of exactly one dataset mapping (name, batch_size, scale, margin), got {count}", (key,)
+            f"{key} must be a list of dataset mappings (name, root, batch_size, scale, margin), got {count}", (key,)
         )
     for option in value[0]:
-        if option not in DATASET_DEFAULTS:
-            raise unknown_key_error(option, DATASET_DEFAULTS, f"{key} entry")
+        if option not in (*DATASET_DEFAULTS, "root", "teacher_root"):
+            raise unknown_key_error(option, (*DATASET_DEFAULTS, "root", "teacher_root"), f"{key} entry")
     entry = {**DATASET_DEFAULTS, **value[0]}
-    return [{
+    first = {
         "name": text(f"{key} name", entry["name"]),
         "batch_size": check_int(f"{key} batch_size", entry["batch_size"], 1, MAX_BATCH_SIZE),
         "weight": check_number(f"{key} weight", entry["weight"], 0.0),
         "scale": check_number(f"{key} scale", entry["scale"], 0.0, strict_low=True),
         "margin": check_number(f"{key} margin", entry["margin"]),
-    }]
+    }
+    for option in ("root", "teacher_root"):
+        if entry.get(option):
+            first[option] = text(f"{key} {option}", entry[option])
+    resolved = [first]
+    for number, extra in enumerate(value[1:], start=2):
+        for option in extra:
+            if option not in EXTRA_DATASET_OPTIONS:
+                raise ConfigError(f"{key} entry {number}: {option!r} is not allowed; later entries give only name, "
+                                  "root and teacher_root (the batch and the head are the first entry's)", (key,))
+        if not extra.get("name") and not extra.get("root"):
+            raise ConfigError(f"{key} entry {number} needs a name or a root", (key,))
+        resolved.append({"name": text(f"{key} name", extra.get("name", "")),
+                         **{option: text(f"{key} {option}", extra[option])
+                            for option in ("root", "teacher_root") if extra.get(option)}})
+    return resolved
+
+
+def augmentation(key: str, value: Any) -> dict[str, float]:
+    """``AUGMENT``: the options of :class:`partialface.data.augment.BatchAugmentation` (null: none)."""
+    if value is not None and not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a mapping (shift, scale, rotate, brightness, contrast, saturation), "
+                          f"got {value!r}", (key,))
+    try:
+        spec = BatchAugmentation.from_dict(value)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{key}: {err}", (key,)) from None
+    return {name: amount for name, amount in spec.to_dict().items() if amount}
 
 
 def crop_shape(key: str, value: Any) -> dict[str, Any] | None:

@@ -53,8 +53,11 @@ KEYS: tuple[ConfigKey, ...] = (
     _tface("DATA_ROOT", REQUIRED, c.text, "the folder holding the training data (see `DATA_FORMAT`)", runtime=True),
     _tface("INDEX_ROOT", "", c.text, "the folder of TFace index files (`DATA_FORMAT: index`)", runtime=True),
     _tface("DATASETS", REQUIRED, c.datasets,
-           "exactly one entry: `name`, `batch_size` per process (64, at most 4096), `weight` (1.0), and the head's `scale` (64) "
-           "and `margin` (0.5)"),
+           "the training sets: the first entry gives `name`, `batch_size` per process (64, at most 4096), `weight` (1.0), and the "
+           "head's `scale` (64) and `margin` (0.5); each entry may give its own `root` folder (default "
+           "`DATA_ROOT/name`) and `teacher_root` (where the photos lie whose teacher descriptors stand for its images, "
+           "by relative path: an aligned copy shares its source's), later entries only `name`, `root` and "
+           "`teacher_root` (folders and index data: they train together, labels following on)"),
     _tface("BACKBONE_RESUME", "", c.text, "a partialface checkpoint whose backbone weights initialise the run"),
     _tface("HEAD_RESUME", "", c.text, "a partialface checkpoint whose head weights initialise the run"),
     _tface("META_RESUME", "", c.text, "a partialface checkpoint to resume from instead of `OUT/checkpoint.pt`",
@@ -143,6 +146,24 @@ KEYS: tuple[ConfigKey, ...] = (
               "unreadable image stops the run with its name"),
     ConfigKey("CHANNELS_LAST", False, c.boolean, "run the backbone channels-last (fast mixed precision on CUDA)",
               runtime=True),
+    # ---- partialface: the training recipe beyond the margin loss (partialface.training.objective)
+    ConfigKey("MARGIN_MIN_IMAGES", 1, c.integer(1), "people with fewer training images than this get no class in the "
+              "head (no margin loss); they still teach through distillation and view consistency (with `MIN_IMAGES: 1`, "
+              "LFW's single-photo people)"),
+    ConfigKey("AUGMENT", {}, c.augmentation, "random changes of each training face after the flip, seeded per step: "
+              "`{shift: 0.04, scale: 0.05, rotate: 5, brightness: 0.1, contrast: 0.1, saturation: 0.1}` (fractions "
+              "of the face side, relative changes, degrees); `{}` for none"),
+    ConfigKey("VIEWS", 1, c.integer(1), "each image of a batch is drawn this many times (own flip, augmentation and "
+              "rank), so a batch holds `batch_size / VIEWS` images; `CONSISTENCY_WEIGHT` pulls their embeddings together"),
+    ConfigKey("TEACHER_CACHE", "", c.text, "dlib descriptors of the training images (`partialface teacher CONFIG` "
+              "builds it); needed by `DISTILL_WEIGHT` and `RELATION_WEIGHT`", runtime=True),
+    ConfigKey("MARGIN_WEIGHT", 1.0, c.number(0.0), "weight of the margin head's cross-entropy"),
+    ConfigKey("DISTILL_WEIGHT", 0.0, c.number(0.0), "weight of embedding distillation: 1 - cosine between a learned "
+              "linear projection of the embedding and the teacher's descriptor (centred)"),
+    ConfigKey("RELATION_WEIGHT", 0.0, c.number(0.0), "weight of relational distillation: mean squared difference "
+              "between the batch's embedding cosine matrix and the teacher's"),
+    ConfigKey("CONSISTENCY_WEIGHT", 0.0, c.number(0.0), "weight of view consistency: 1 - cosine between the "
+              "embeddings of the `VIEWS` of one image (for PartialFace: the same face under different ranks)"),
 )
 
 BY_NAME: dict[str, ConfigKey] = {key.name: key for key in KEYS}

@@ -20,7 +20,8 @@ from ..errors import PartialFaceError
 
 __all__ = ["CsvLog", "RunLogger", "TRAIN_COLUMNS", "DEV_COLUMNS"]
 
-TRAIN_COLUMNS = ("step", "epoch", "samples_seen", "lr", "loss", "batch_accuracy", "images_per_second", "encode_share")
+TRAIN_COLUMNS = ("step", "epoch", "samples_seen", "lr", "loss", "batch_accuracy", "images_per_second", "encode_share",
+                 "margin_loss", "distill_loss", "relation_loss", "consistency_loss")
 DEV_COLUMNS = ("step", "epoch", "samples_seen", "accuracy", "accuracy_std", "auc", "tar_at_far_1e-3", "threshold")
 
 

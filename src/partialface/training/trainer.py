@@ -30,7 +30,7 @@ import math
 import os
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..atomic import atomic_write
-from ..data import CropSpec
+from ..data import BatchAugmentation, CropSpec
 from ..encoders import FrequencyEncoder, InputEncoder, encoder_from_state, estimate_frequency_scale, get_encoder
 from ..errors import PartialFaceError
 from ..models import get_head, get_model
@@ -51,14 +51,16 @@ from ..plan import ChannelPlan
 from ..checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from .config import config_differences
 from .config_checks import ConfigError, key_errors
-from .data import TrainingData, build_training_data, sample_faces
+from .data import KeyedDataset, TrainingData, build_training_data, sample_faces
 from .dev_evaluation import DevEvaluator
 from .distributed import DistributedContext, init_distributed, shutdown_distributed, synchronize_batch_norm
+from .objective import ObjectiveWeights, TrainingObjective, distillation_projection, prepare_teacher_targets
 from .run_folder import claim_run_folder, releases_run_folder_on_error
 from .run_log import RunLogger
 from .sampler import EpochBatchSampler
 from .schedule import StepSchedule, build_optimizer, build_scheduler
 from .seeding import Stream, capture_rng_state, derive_seed, seed_global, seeded_generator
+from .teacher import teacher_targets
 
 __all__ = ["FaceClassifier", "StepResult", "Trainer", "build_plan", "train_step"]
 
@@ -75,30 +77,43 @@ class FaceClassifier(nn.Module):
     ``.to(memory_format=torch.channels_last)`` too); the values are the same, the convolutions faster.
     """
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, amp: bool = False, channels_last: bool = False) -> None:
+    def __init__(self, backbone: nn.Module, head: nn.Module, amp: bool = False, channels_last: bool = False,
+                 projection: nn.Module | None = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
+        self.projection = projection  # the distillation map to the teacher's space (training only)
         self.amp = amp
         self.channels_last = channels_last
 
-    def forward(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, inputs: torch.Tensor, labels: torch.Tensor, with_embeddings: bool = False) -> Any:
+        """The head's logits; with ``with_embeddings`` ``(embeddings, logits, projected)`` for
+        :class:`.objective.TrainingObjective` (labels beyond the head are clamped into it: their logits
+        are not scored)."""
         if self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device_type=inputs.device.type, dtype=torch.float16, enabled=self.amp):
             embeddings = self.backbone(inputs)
-        return self.head(embeddings.float(), labels)
+        if not with_embeddings:
+            return self.head(embeddings.float(), labels)
+        embeddings = embeddings.float()
+        logits = self.head(embeddings, labels.clamp(max=self.head.num_classes - 1))
+        projected = self.projection(embeddings) if self.projection is not None else None
+        return embeddings, logits, projected
 
 
 @dataclass(frozen=True)
 class StepResult:
-    """Outcome of one training step: mean loss, correct top-1 (margin logits), seconds spent."""
+    """Outcome of one training step: mean loss, correct top-1 (margin logits), seconds spent; ``scored``
+    rows had a class in the head (None: all), ``parts`` the objective's losses."""
 
     loss: float
     correct: int
     batch: int
     encode_seconds: float
     step_seconds: float
+    scored: int | None = None
+    parts: Mapping[str, float] = field(default_factory=dict)
 
 
 def _synchronize(device: torch.device) -> None:
@@ -115,12 +130,15 @@ def train_step(
     images: torch.Tensor,
     labels: torch.Tensor,
     generator: torch.Generator,
+    objective: TrainingObjective | None = None,
+    targets: torch.Tensor | None = None,
 ) -> StepResult:
     """One optimisation step on RGB ``images`` (on the model's device) and ``labels`` (CPU).
 
     ``model`` is a :class:`FaceClassifier` (or DDP around one). The encoder turns the faces into the
     model input with ``generator`` (a CPU generator; encoders draw ranks from the CPU labels); the loss
-    is cross-entropy on the head's margin logits.
+    is cross-entropy on the head's margin logits, or ``objective``'s losses (with the teacher
+    ``targets`` of the batch) when given.
     """
     device = images.device
     start = time.perf_counter()
@@ -128,18 +146,24 @@ def train_step(
     _synchronize(device)
     encoded = time.perf_counter()
     labels = labels.to(device, non_blocking=True)
-    logits = model(inputs, labels)
-    loss = F.cross_entropy(logits, labels)
+    scored, parts = None, {}
+    if objective is None:
+        logits = model(inputs, labels)
+        loss = F.cross_entropy(logits, labels)
+        correct = int((logits.detach().argmax(dim=1) == labels).sum())
+    else:
+        embeddings, logits, projected = model(inputs, labels, with_embeddings=True)
+        losses = objective(embeddings, logits, labels, projected, targets)
+        loss, correct, scored, parts = losses.total, losses.correct, losses.scored, losses.parts
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.step(optimizer)
     scaler.update()
     scheduler.step()
     loss_value = float(loss.detach())
-    correct = int((logits.detach().argmax(dim=1) == labels).sum())
     _synchronize(device)
     end = time.perf_counter()
-    return StepResult(loss_value, correct, int(labels.shape[0]), encoded - start, end - start)
+    return StepResult(loss_value, correct, int(labels.shape[0]), encoded - start, end - start, scored, parts)
 
 
 def build_plan(spec: str | Mapping[str, int], num_channels: int | None = None) -> ChannelPlan:
@@ -232,7 +256,12 @@ class Trainer:
         resume = self._find_resume()
         self.plan = build_plan(cfg["PLAN"], cfg["NUM_CHS"])
         self.encoder, self.data = self._build_encoder_and_data(resume)
-        self.steps_per_epoch = EpochBatchSampler.steps_per_epoch(len(self.data.dataset), self.batch_size, self.context.world_size)
+        self.views = cfg["VIEWS"]
+        self.images_per_step = self.batch_size // self.views  # each image drawn VIEWS times per batch
+        self.augmentation = BatchAugmentation.from_dict(cfg["AUGMENT"])
+        self.objective = self._build_objective()
+        self.steps_per_epoch = EpochBatchSampler.steps_per_epoch(len(self.data.dataset), self.images_per_step,
+                                                                 self.context.world_size)
         if self.steps_per_epoch == 0:
             raise PartialFaceError(
                 f"{self.data.description} x {self.data.repeats} repeats is less than one global batch of "
@@ -301,14 +330,29 @@ class Trainer:
             raise ConfigError(f"BACKBONE_NAME {cfg['BACKBONE_NAME']} rejects MODEL_OPTIONS {cfg['MODEL_OPTIONS']}: {err}",
                               ("BACKBONE_NAME", "MODEL_OPTIONS")) from err
         head = get_head(cfg["HEAD_NAME"], **self.head_kwargs)
+        projection = None
+        if self.objective is not None and self.objective.weights.distill > 0:
+            projection = distillation_projection(cfg["EMBEDDING_SIZE"], self.objective.teacher_size)
         if initialise:
             self._initialise_from(backbone, head)
         if self.context.is_distributed:
             backbone = synchronize_batch_norm(backbone, self.device)
-        classifier = FaceClassifier(backbone, head, amp=self.amp, channels_last=cfg["CHANNELS_LAST"]).to(self.device)
+        classifier = FaceClassifier(backbone, head, amp=self.amp, channels_last=cfg["CHANNELS_LAST"],
+                                    projection=projection).to(self.device)
         if cfg["CHANNELS_LAST"]:
             classifier = classifier.to(memory_format=torch.channels_last)
         return classifier
+
+    def _build_objective(self) -> TrainingObjective | None:
+        """The step's losses beyond TFace's margin loss (None: the margin loss alone, on every label)."""
+        weights = ObjectiveWeights.from_config(self.cfg)
+        identities = self.data.num_identities or self.data.num_classes
+        if weights.plain and identities == self.data.num_classes:
+            return None
+        teacher = None
+        if weights.needs_teacher:
+            teacher = prepare_teacher_targets(teacher_targets(self.cfg, self.data.teacher_paths))
+        return TrainingObjective(weights, self.data.num_classes, teacher)
 
     def _total_steps(self) -> int:
         steps = self.cfg["NUM_EPOCH"] * self.steps_per_epoch
@@ -356,6 +400,8 @@ class Trainer:
     def _restore(self, checkpoint: Mapping[str, Any]) -> None:
         self.classifier.backbone.load_state_dict(checkpoint["model"]["state_dict"])
         self.classifier.head.load_state_dict(checkpoint["head"]["state_dict"])
+        if self.classifier.projection is not None:
+            self.classifier.projection.load_state_dict(checkpoint["projection"]["state_dict"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])
         if checkpoint.get("scaler"):
@@ -384,6 +430,8 @@ class Trainer:
             "head": {"name": self.cfg["HEAD_NAME"], "kwargs": dict(self.head_kwargs), "state_dict": self.classifier.head.state_dict()},
             "encoder": self.encoder.state_dict(),
             "crop": self.crop.to_dict(),
+            **({"projection": {"state_dict": self.classifier.projection.state_dict()}}
+               if self.classifier.projection is not None else {}),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.amp else None,
@@ -433,13 +481,14 @@ class Trainer:
     # ------------------------------------------------------------------------------ training
     def _loader(self, epoch: int, start_step: int, stop_step: int) -> DataLoader:
         sampler = EpochBatchSampler(
-            len(self.data.dataset), self.batch_size, self.cfg["SEED"], epoch,
+            len(self.data.dataset), self.images_per_step, self.cfg["SEED"], epoch,
             self.context.world_size, self.context.rank, start_step, stop_step,
         )
         workers = self.cfg["WORKERS"]
         worker_seed = derive_seed(self.cfg["SEED"], Stream.WORKERS, epoch, self.context.rank)
+        keyed = self.objective is not None and self.objective.teacher is not None
         return DataLoader(
-            self.data.dataset,
+            KeyedDataset(self.data.dataset, self.data.num_images) if keyed else self.data.dataset,
             batch_sampler=sampler,
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
@@ -447,12 +496,33 @@ class Trainer:
             prefetch_factor=2 if workers > 0 else None,
         )
 
-    def _flip(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Mirror the faces drawn for flipping; draws cover the global batch, this process takes its slice."""
+    def _flip(self, images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mirror the faces drawn for flipping; draws cover the global batch, this process takes its slice.
+        Returns the faces and which were mirrored (CPU bools)."""
         draws = torch.rand(self.global_batch, generator=generator) < 0.5
         mine = draws[self.context.rank * self.batch_size : (self.context.rank + 1) * self.batch_size]
-        mine = mine.to(images.device)[:, None, None, None]
-        return torch.where(mine, images.flip(-1), images)
+        return torch.where(mine.to(images.device)[:, None, None, None], images.flip(-1), images), mine
+
+    def _step_inputs(self, batch: Any, epoch: int, local_step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The faces (on the device), labels and teacher targets of one step: each image repeated for its
+        ``VIEWS``, then flipped and augmented with the step's seeded draws."""
+        images, labels = batch[0], batch[1]
+        keys = batch[2] if len(batch) > 2 else None
+        if self.views > 1:
+            images, labels = images.repeat(self.views, 1, 1, 1), labels.repeat(self.views)
+            keys = keys.repeat(self.views) if keys is not None else None
+        images = images.to(self.device, non_blocking=True)
+        batch_generator = seeded_generator(self.cfg["SEED"], Stream.BATCH, epoch, local_step)
+        flipped = torch.zeros(images.shape[0], dtype=torch.bool)
+        if self.cfg["FLIP"]:
+            images, flipped = self._flip(images, batch_generator)
+        if self.augmentation.active:
+            images = self.augmentation(images, batch_generator)
+        targets = None
+        if keys is not None and self.objective is not None:
+            targets = self.objective.targets(keys, flipped)
+            targets = targets.to(self.device) if targets is not None else None
+        return images, labels, targets
 
     def _write_config(self) -> None:
         if self.context.is_main:
@@ -491,16 +561,13 @@ class Trainer:
                 stop = min(self.steps_per_epoch, self.total_steps - epoch * self.steps_per_epoch)
                 if in_epoch < stop:
                     self.classifier.train()
-                    for local_step, (images, labels) in enumerate(_batches(self._loader(epoch, in_epoch, stop)), start=in_epoch):
-                        images = images.to(self.device, non_blocking=True)
-                        batch_generator = seeded_generator(cfg["SEED"], Stream.BATCH, epoch, local_step)
-                        if cfg["FLIP"]:
-                            images = self._flip(images, batch_generator)
+                    for local_step, batch in enumerate(_batches(self._loader(epoch, in_epoch, stop)), start=in_epoch):
+                        images, labels, targets = self._step_inputs(batch, epoch, local_step)
                         encoder_generator = seeded_generator(cfg["SEED"], Stream.BATCH, epoch, local_step, 1 + self.context.rank)
                         seed_global(cfg["SEED"], Stream.GLOBAL, epoch, local_step, self.context.rank)
                         lr = self.optimizer.param_groups[0]["lr"]
                         result = train_step(self.model, self.optimizer, self.scheduler, self.scaler, self.encoder,
-                                            images, labels, encoder_generator)
+                                            images, labels, encoder_generator, self.objective, targets)
                         self.step += 1
                         self.samples_seen += self.global_batch
                         window.append(result)
@@ -533,15 +600,18 @@ class Trainer:
         """Log the mean loss and batch accuracy of the last steps over all processes (a collective call)."""
         if not window:
             return
+        part_names = sorted(window[0].parts)
         totals = torch.tensor(
-            [sum(r.loss * r.batch for r in window), sum(r.correct for r in window), sum(r.batch for r in window)],
+            [sum(r.loss * r.batch for r in window), sum(r.correct for r in window), sum(r.batch for r in window),
+             sum(r.batch if r.scored is None else r.scored for r in window),
+             *(sum(r.parts[name] * r.batch for r in window) for name in part_names)],
             dtype=torch.float64,
         )
         if self.context.is_distributed:
             totals = totals.to(self.device)
             torch.distributed.all_reduce(totals)
             totals = totals.cpu()
-        loss_sum, correct, images = totals.tolist()
+        loss_sum, correct, images, scored, *part_sums = totals.tolist()
         if self.logger is None:
             return
         step_seconds = sum(r.step_seconds for r in window)
@@ -551,7 +621,8 @@ class Trainer:
             "samples_seen": self.samples_seen,
             "lr": lr,
             "loss": loss_sum / images,
-            "batch_accuracy": correct / images,
+            "batch_accuracy": correct / max(scored, 1),
+            **{name: value / images for name, value in zip(part_names, part_sums)},
             "images_per_second": images / max(seconds, 1e-9),
             "encode_share": sum(r.encode_seconds for r in window) / max(step_seconds, 1e-9),
         })

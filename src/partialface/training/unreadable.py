@@ -24,7 +24,7 @@ from tqdm import tqdm
 from ..data import CropSpec, FaceFolderDataset, RecordIODataset
 from ..errors import PartialFaceError
 
-__all__ = ["drop_unreadable_samples", "drop_unreadable_records", "unreadable_items", "log_skipped"]
+__all__ = ["readable_samples", "drop_unreadable_records", "unreadable_items", "log_skipped"]
 
 logger = logging.getLogger("partialface.train")
 
@@ -53,14 +53,15 @@ def log_skipped(failed: dict[int, Any], total: int, shown: int = 5) -> str:
     return f"; {len(failed)} unreadable image(s) left out (SKIP_UNREADABLE)"
 
 
-def drop_unreadable_samples(samples: Sequence[tuple[Path, int]], crop: CropSpec | None) -> tuple[list, str]:
-    """The ``(path, label)`` samples whose image loads and crops, and the note for the data description.
+def readable_samples(samples: Sequence[tuple[Path, int]], crop: CropSpec | None) -> tuple[list[int], str]:
+    """The indices of the ``(path, label)`` samples whose image loads and crops, and the note for the data
+    description (indices, so that per-image data such as teacher descriptors can follow).
 
     Labels are kept as they are: an identity whose every image is unreadable keeps its (empty) class, so
     the labels of the others do not move.
     """
     failed = unreadable_items(FaceFolderDataset(samples, crop=crop), len(samples))
-    return [sample for index, sample in enumerate(samples) if index not in failed], log_skipped(failed, len(samples))
+    return [index for index in range(len(samples)) if index not in failed], log_skipped(failed, len(samples))
 
 
 def drop_unreadable_records(dataset: RecordIODataset) -> str:
