@@ -89,7 +89,7 @@ def test_every_threat_model_runs_and_reports(tmp_path) -> None:
     assert enhanced.training.samples == (TINY.steps + 6 * TINY.rank_steps) * TINY.batch_size
 
     report, paths = write_privacy_outputs(evaluation, tmp_path, grid_faces=2)
-    assert set(paths) == {"json", "markdown", "grid"}
+    assert set(paths) == {"json", "markdown", "grid", "faces"}
     stored = json.loads((tmp_path / JSON_NAME).read_text())
     assert stored == json.loads(json.dumps(report))
     entry = stored["results"]["partialface"]["white-box"]
