@@ -12,8 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from partialface.client import BoxCrop, ClientRecord, open_photo, preparer_for, register_preparer
-from partialface.client.prepare import PREPARERS, prepare_photo
+from partialface.alignment import BoxPreparation, FaceFrame, FivePointPreparation
+from partialface.client import ClientRecord, open_photo, preparer_for
+from partialface.client.prepare import prepare_photo
 from partialface.data import CropSpec
 from partialface.encoders import get_encoder
 from partialface.errors import PartialFaceError
@@ -29,7 +30,7 @@ def _record_of(encoder, model="m@0", side=16) -> dict:
     return {
         "format": "partialface.client-record/1", "model": model, "encoder": state["name"], "plan": state.get("plan"),
         "channels": state.get("channels"), "frequency_scale": state.get("frequency_scale"),
-        "shape": [encoder.out_channels, side, side], "preparation": {"method": "box-crop", "crop": None},
+        "shape": [encoder.out_channels, side, side], "preparation": {"kind": "box", "box": None, "size": side},
     }
 
 
@@ -131,7 +132,7 @@ def test_protect_refuses_faces_of_another_size_and_unknown_dtypes(shipped):
 def test_box_crop_cuts_the_recorded_box_of_an_lfw_photo():
     root = require_lfw()
     photo = sorted((root / "images").glob("*/*.jpg"))[0]
-    prepare = preparer_for({"method": "box-crop", "crop": CropSpec().to_dict()})
+    prepare = preparer_for(BoxPreparation(CropSpec()).to_dict())
     faces = prepare_photo(prepare, photo)
     with Image.open(photo) as image:
         expected = np.asarray(image.convert("RGB").crop((69, 69, 181, 181))).transpose(2, 0, 1)
@@ -140,7 +141,7 @@ def test_box_crop_cuts_the_recorded_box_of_an_lfw_photo():
 
 
 def test_an_aligned_crop_passes_through_and_a_small_photo_is_named(tmp_path):
-    prepare = BoxCrop(CropSpec())
+    prepare = preparer_for(BoxPreparation(CropSpec()).to_dict())
     aligned = Image.fromarray(np.random.default_rng(0).integers(0, 255, (112, 112, 3), dtype=np.uint8))
     np.testing.assert_array_equal(prepare(aligned)[0], np.asarray(aligned).transpose(2, 0, 1))
     small = tmp_path / "small.png"
@@ -161,19 +162,32 @@ def test_unreadable_photos_and_faceless_photos_are_named(tmp_path):
         prepare_photo(lambda image: [], tmp_path / "empty.png")
 
 
-def test_five_point_models_need_the_aligner_and_one_can_be_registered():
-    with pytest.raises(PartialFaceError, match="needs five-point aligned faces"):
-        preparer_for({"method": "five-point"})
-    with pytest.raises(PartialFaceError, match="unknown face preparation 'magic'"):
-        preparer_for({"method": "magic"})
-    saved = dict(PREPARERS)
-    try:
-        register_preparer("five-point", lambda spec: lambda image: [np.zeros((3, 112, 112), np.uint8)] * 2)
-        faces = preparer_for({"method": "five-point"})(Image.new("RGB", (300, 200)))
-        assert len(faces) == 2
-    finally:
-        PREPARERS.clear()
-        PREPARERS.update(saved)
+def test_five_point_preparation_finds_every_face_largest_first(tmp_path):
+    """A raw group photo: two LFW faces side by side, one at 70 %: both come back aligned, the larger first,
+    each the recorded box of the aligned frame; a photo without a face is named."""
+    root = require_lfw()
+    photos = sorted((root / "images").glob("*/*.jpg"))[:2]
+    with Image.open(photos[0]) as big, Image.open(photos[1]) as small:
+        group = Image.new("RGB", (520, 260), (90, 90, 90))
+        group.paste(big.convert("RGB"), (0, 5))
+        group.paste(small.convert("RGB").resize((175, 175)), (320, 40))
+    group.save(tmp_path / "group.png")
+    preparation = FivePointPreparation(frame=FaceFrame(250), crop=CropSpec())
+    prepare = preparer_for(preparation.to_dict())
+    faces = prepare_photo(prepare, tmp_path / "group.png")
+    assert len(faces) == 2 and all(face.shape == (3, 112, 112) and face.dtype == np.uint8 for face in faces)
+    alone = prepare(Image.open(photos[0]).convert("RGB"))
+    assert len(alone) == 1 and np.abs(alone[0].astype(int) - faces[0].astype(int)).mean() < 8  # the larger face first
+    Image.new("RGB", (200, 200), (120, 120, 120)).save(tmp_path / "wall.png")
+    with pytest.raises(PartialFaceError, match="wall.png: no face found"):
+        prepare_photo(prepare, tmp_path / "wall.png")
+
+
+def test_a_record_this_client_cannot_follow_is_one_error():
+    with pytest.raises(PartialFaceError, match="client record: input preparation kind must be one of"):
+        preparer_for({"kind": "magic"})
+    with pytest.raises(PartialFaceError, match="client record: .*not the ArcFace 112x112"):
+        preparer_for({"kind": "five-point", "template": [[0, 0]] * 5})
 
 
 def test_the_client_package_never_imports_backbones_encoders_or_training():

@@ -280,3 +280,35 @@ def test_main_prints_config_and_reports_bad_input(dataset_root: Path, tmp_path: 
     assert "LRSS" in capsys.readouterr().err
     assert main([str(config), "--set", "DATA_ROOT=" + str(tmp_path / "nowhere"), "--no-progress"]) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_the_checkpoint_records_how_raw_photos_become_training_faces(dataset_root: Path, tmp_path: Path) -> None:
+    """Plain photos: the crop box; a folder made by ``partialface align`` (its report): five-point alignment
+    then the box. The record survives export and reaches ``load_model``; a file without one is the box."""
+    import json
+    import shutil
+
+    from partialface.alignment import BoxPreparation, FivePointPreparation
+    from partialface.api import load_model
+
+    base = dict(ENCODER="partialface", NUM_EPOCH=1, DEV_PAIRS="")
+    train(tiny_config(dataset_root, tmp_path / "plain", **base))
+    plain = load_checkpoint(tmp_path / "plain" / "checkpoint.pt")
+    assert plain["preparation"] == {"kind": "box", "box": None, "size": 16}
+
+    aligned_root = tmp_path / "aligned"
+    shutil.copytree(dataset_root / "images", aligned_root / "images")
+    settings = {"detector": "hog", "landmarks": "dlib5", "frame": 250, "pick": "central", "quality": 95}
+    (aligned_root / "images" / "align_report.json").write_text(json.dumps({"settings": settings}))
+    train(tiny_config(dataset_root, tmp_path / "aligned_run", **base,
+                      DATASETS=[{"name": "images", "root": str(aligned_root / "images"), "batch_size": 8,
+                                 "scale": 16, "margin": 0.2}]))
+    export_model(tmp_path / "aligned_run" / "checkpoint.pt", tmp_path / "aligned.pt")
+    model = load_model(tmp_path / "aligned.pt")
+    assert isinstance(model.preparation, FivePointPreparation)
+    assert (model.preparation.detector, model.preparation.landmarks, model.preparation.frame.size) == ("hog", "dlib5", 250)
+    assert model.preparation.crop == model.crop
+
+    old = {key: value for key, value in plain.items() if key != "preparation"}
+    torch.save(old, tmp_path / "old.pt")
+    assert load_model(tmp_path / "old.pt").preparation == BoxPreparation(model.crop)

@@ -1,10 +1,12 @@
 """Trained models for inference: ``load_model(path_or_name)`` -> :class:`FaceModel`.
 
 A :class:`FaceModel` bundles what a deployment needs: the backbone, the input encoder (with its channel
-plan and per-frequency input scale), the crop its training faces had, and the model card.
+plan and per-frequency input scale), the crop its training faces had, how a raw photo becomes such a
+face (``preparation``: the box of a photo, or five-point alignment; the client follows it), and the card.
 
     model = partialface.load_model("default")            # shipped PartialFace model (offline)
     templates = model.embed(faces)                        # RGB in [-1,1], protected on the way in
+    faces = model.prepare_photo("raw.jpg")               # (1, 3, S, S): the photo prepared like the training faces
     sent = model.protect(faces)                           # the client step alone
     templates = model.embed_protected(sent)               # the server step alone
 """
@@ -17,8 +19,9 @@ from pathlib import Path
 
 import torch
 
+from .alignment.preparation import BoxPreparation, InputPreparation
 from .checks import check_device, check_finite
-from .data import CropSpec, load_face
+from .data import CropSpec, image_to_tensor, load_face
 from .encoders import InputEncoder, encoder_from_state
 from .errors import PartialFaceError
 from .models import get_model
@@ -40,6 +43,11 @@ class FaceModel:
     crop: CropSpec | None
     card: dict = field(default_factory=dict)
     source: str = ""
+    preparation: InputPreparation | None = None  # None: the crop box of a photo (models from before the record)
+
+    def __post_init__(self) -> None:
+        if self.preparation is None:
+            self.preparation = BoxPreparation(self.crop if self.crop is not None else CropSpec(box=None))
 
     @property
     def device(self) -> torch.device:
@@ -48,6 +56,11 @@ class FaceModel:
     def load_image(self, path: str | os.PathLike) -> torch.Tensor:
         """A face photo, cropped like the training faces: (3,S,S) in [-1,1]."""
         return load_face(path, self.crop)
+
+    def prepare_photo(self, path: str | os.PathLike) -> torch.Tensor:
+        """A raw photo's largest face prepared as the training faces were (:attr:`preparation`): (1,3,S,S)
+        in [-1,1]. A photo without a face is a PartialFaceError naming it."""
+        return image_to_tensor(self.preparation.prepare_file(path))[None]
 
     @torch.no_grad()
     def protect(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -126,6 +139,7 @@ def load_model(path_or_name: str | os.PathLike, device: str | torch.device = "cp
         backbone = get_model(spec["name"], **spec["kwargs"])
         encoder = encoder_from_state(ckpt["encoder"])
         crop = CropSpec.from_dict(ckpt["crop"]) if ckpt.get("crop") else None
+        preparation = InputPreparation.from_dict(ckpt["preparation"]) if ckpt.get("preparation") else None
     except (TypeError, ValueError) as err:  # PartialFaceError included: say which file it is about
         raise PartialFaceError(f"{source}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
     takes = spec["kwargs"].get("in_channels", encoder.out_channels)
@@ -134,4 +148,4 @@ def load_model(path_or_name: str | os.PathLike, device: str | torch.device = "cp
                                f"{encoder.name!r} gives {encoder.out_channels}")
     load_weights(backbone, spec["state_dict"], source)
     backbone.to(device).eval()
-    return FaceModel(backbone, encoder, crop, ckpt.get("card", {}), str(path))
+    return FaceModel(backbone, encoder, crop, ckpt.get("card", {}), str(path), preparation)

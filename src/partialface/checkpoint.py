@@ -11,6 +11,8 @@ key             value
                 "state_dict"}``
 ``encoder``     ``encoder.state_dict()`` (name, channel plan, per-frequency scale, NUM_AUG)
 ``crop``        ``CropSpec.to_dict()`` of the training faces
+``preparation`` optional: ``InputPreparation.to_dict()``, how a raw photo becomes a training face (the
+                box of a photo, or five-point alignment then the box); absent in older files: the box
 ``optimizer``   SGD state dict
 ``scheduler``   LR scheduler state dict
 ``scaler``      AMP gradient-scaler state dict (None without AMP)
@@ -55,6 +57,7 @@ __all__ = [
 CHECKPOINT_FORMAT = "partialface.checkpoint/1"
 INFERENCE_KEYS = ("format", "model", "encoder", "crop", "epoch", "step", "samples_seen", "config", "metrics")
 TRAINING_KEYS = INFERENCE_KEYS + ("head", "optimizer", "scheduler", "rng")
+OPTIONAL_INFERENCE_KEYS = ("preparation", "card")  # kept by export_model when present
 
 
 def save_torch_state(path: str | os.PathLike[str], state: Mapping[str, Any]) -> Path:
@@ -181,7 +184,7 @@ def export_model(
         name: (tensor.half() if half and tensor.is_floating_point() else tensor)
         for name, tensor in data["model"]["state_dict"].items()
     }
-    slim = {key: data[key] for key in INFERENCE_KEYS}
+    slim = {key: data[key] for key in INFERENCE_KEYS + OPTIONAL_INFERENCE_KEYS if key in data}
     slim["model"] = {**data["model"], "state_dict": state}
     slim["weights_dtype"] = "float16" if half else "float32"
     if card is not None:

@@ -70,8 +70,10 @@ def _cmd_protect(args) -> int:
     plan = ChannelPlan.from_name_or_path(args.plan) if args.plan else None
     if plan is not None and encoder is not None and plan != encoder.plan:
         raise PartialFaceError(f"--plan {args.plan} differs from the plan of --model {args.model}")
+    # a model's own record of how raw photos become its faces (five-point alignment, or its box) unless --crop says
+    preparation = model.preparation if model is not None and args.crop is None else None
     report = protect_files(args.source, args.out, plan=plan, seed=args.seed, crop=crop, encoder=encoder,
-                           previews=not args.no_preview, overwrite=args.overwrite)
+                           previews=not args.no_preview, overwrite=args.overwrite, preparation=preparation)
     print(f"wrote {len(report.written)} protected faces (.npz{' + .preview.png' if not args.no_preview else ''}) "
           f"to {args.out}")
     return _report_failures(report.failed, report.report)
@@ -177,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random ranks (default 0)")
     p.add_argument("--crop", type=_crop_arg, default=None,
                    help="left,top,right,bottom[,size], or 'none' for aligned square face photos resized whole "
-                        "(default: the model's crop, else 69,69,181,181 -> 112)")
+                        "(default: how the --model prepares raw photos: its box, or five-point alignment; else 69,69,181,181 -> 112)")
     p.add_argument("--no-preview", action="store_true", help="skip the PNG preview sheets")
     p.add_argument("--overwrite", action="store_true", help="replace outputs already in --out (never a photo)")
     p.set_defaults(func=_cmd_protect)

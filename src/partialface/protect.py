@@ -31,7 +31,8 @@ from tqdm import tqdm
 
 from .atomic import atomic_write
 from .checks import check_seed
-from .data import DEFAULT_CROP, CropSpec, find_images, load_face
+from .alignment.preparation import InputPreparation
+from .data import DEFAULT_CROP, CropSpec, find_images, image_to_tensor, load_face
 from .encoders import InputEncoder, PartialFaceEncoder
 from .errors import PartialFaceError
 from .outputs import OutputFiles, check_output_folder
@@ -98,6 +99,7 @@ def protect_files(
     previews: bool = True,
     progress: bool = True,
     overwrite: bool = False,
+    preparation: InputPreparation | None = None,
 ) -> ProtectReport:
     """Protect every image at ``source`` into ``out_dir``.
 
@@ -105,6 +107,7 @@ def protect_files(
     of photos (written side by side). ``encoder`` (e.g. a trained model's, which carries its plan and input
     scale) takes precedence over ``plan``; with neither, the published ``ChannelPlan.tface()`` and raw
     coefficients are used. ``overwrite`` lets existing outputs be replaced (never a photo of the run).
+    ``preparation`` (a model's record, e.g. five-point alignment of raw photos) replaces ``crop``.
 
     A single photo (``source`` a file) that fails raises PartialFaceError; from a folder or a list,
     failures are collected in the returned report and in ``out_dir/protect_report.json``.
@@ -124,11 +127,13 @@ def protect_files(
         raise PartialFaceError(f"encoder {encoder.name!r} has no channel plan: nothing to protect with")
     plan_id, scale_id = encoder.plan.fingerprint, scale_fingerprint(getattr(encoder, "frequency_scale", None))
     generator = torch.Generator().manual_seed(seed)
+    prepared = preparation.to_dict() if preparation is not None else (crop.to_dict() if crop else None)
     report = ProtectReport(report=report_path)
     with RunFolderLock(out_dir, "protect"):
         for photo, base in tqdm(jobs, desc="protecting", unit="face", disable=not progress):
             try:
-                face = load_face(photo, crop)[None]
+                face = load_face(photo, crop)[None] if preparation is None else \
+                    image_to_tensor(preparation.prepare_file(photo))[None]
             except PartialFaceError as err:
                 if single:
                     raise
@@ -136,7 +141,7 @@ def protect_files(
                 continue
             sent, _, view = protect_faces(face, encoder, generator)
             target = _with_suffix(base, PROTECTED_SUFFIX)
-            _write(lambda: save_protected(target, sent[0], plan_id, scale_id, crop.to_dict() if crop else None), target)
+            _write(lambda: save_protected(target, sent[0], plan_id, scale_id, prepared), target)
             report.written.append(target)
             if previews:
                 title = f"{photo.name}  plan {plan_id}  ({sent.shape[1]} channels sent)"

@@ -10,7 +10,8 @@ key                value
                    divided by the deployment's per-frequency scale when one is used
 ``plan``           the 16-hex-digit fingerprint of the channel plan the channels were drawn from
 ``scale``          fingerprint of the per-frequency scale applied (``none`` for raw coefficients)
-``crop``           JSON of the crop applied to the source photo
+``crop``           JSON of how the face was cut from the source photo: the crop box, or with a model
+                   that records one, its input preparation (``{"kind": "five-point", ...}``)
 =================  ==========================================================================
 
 The rank (which subset and permutation were sent) is deliberately *not* stored: the server never

@@ -17,6 +17,7 @@ from .aligner import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, AlignedFace, DetectedF
 from .detectors import DETECTORS, FaceBox, FaceDetector, make_detector
 from .images import open_rgb8, to_rgb8
 from .landmarks import LANDMARKS, LandmarkModel, make_landmarks
+from .preparation import BoxPreparation, FivePointPreparation, InputPreparation, preparation_of_dataset
 from .template import ARCFACE_TEMPLATE, TEMPLATE_SIZE, FaceFrame, estimate_similarity, warp_face
 
 __all__ = [
@@ -27,6 +28,10 @@ __all__ = [
     "LANDMARKS",
     "TEMPLATE_SIZE",
     "AlignedFace",
+    "BoxPreparation",
+    "FivePointPreparation",
+    "InputPreparation",
+    "preparation_of_dataset",
     "DetectedFace",
     "FaceAligner",
     "FaceBox",

@@ -26,13 +26,15 @@ from PIL import Image
 from ..checks import check_choice
 from ..data import DEFAULT_CROP, CropSpec
 from ..errors import PartialFaceError
+from ..jsonfile import read_json
 from .aligner import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, FaceAligner
+from .dataset import REPORT_NAME
 from .detectors import DETECTORS
 from .images import open_rgb8, to_rgb8
 from .landmarks import LANDMARKS
 from .template import ARCFACE_TEMPLATE, TEMPLATE_SIZE, FaceFrame
 
-__all__ = ["InputPreparation", "BoxPreparation", "FivePointPreparation"]
+__all__ = ["InputPreparation", "BoxPreparation", "FivePointPreparation", "preparation_of_dataset"]
 
 
 def _crop_from_dict(data: Any, where: str) -> CropSpec:
@@ -66,8 +68,19 @@ class InputPreparation(ABC):
         """Side length of the prepared image."""
 
     @abstractmethod
+    def prepare_all(self, image: Image.Image, source: str = "<image>") -> list[Image.Image]:
+        """Every face of ``image`` (any mode) as a model input, largest first; empty when none is found.
+
+        A client identifies every face of a group photo; a data set keeps one face per photo
+        (:meth:`prepare`).
+        """
+
     def prepare(self, image: Image.Image, source: str = "<image>") -> Image.Image:
-        """The model input made from ``image`` (any mode); ``source`` names it in errors."""
+        """The model input made from ``image``'s largest face; ``source`` names it in errors."""
+        faces = self.prepare_all(image, source)
+        if not faces:
+            raise PartialFaceError(f"no face found in {source}")
+        return faces[0]
 
     def prepare_file(self, path: str | os.PathLike[str]) -> Image.Image:
         """The model input made from the photo at ``path``; PartialFaceError names the file on failure."""
@@ -106,11 +119,12 @@ class BoxPreparation(InputPreparation):
     def size(self) -> int:
         return self.crop.size
 
-    def prepare(self, image: Image.Image, source: str = "<image>") -> Image.Image:
+    def prepare_all(self, image: Image.Image, source: str = "<image>") -> list[Image.Image]:
+        """The box of the photo: one face, whatever the photo holds (the box finds nothing)."""
         try:
-            return self.crop.apply(to_rgb8(image))
-        except ValueError as error:
-            raise PartialFaceError(f"cannot crop {source}: {error}") from None
+            return [self.crop.apply(to_rgb8(image))]
+        except ValueError as error:  # a caller without a name for the image adds its own
+            raise PartialFaceError(f"cannot crop {source}: {error}" if source != "<image>" else str(error)) from None
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **self.crop.to_dict()}
@@ -152,12 +166,26 @@ class FivePointPreparation(InputPreparation):
         """The aligner (its dlib models load on first use, then stay)."""
         return FaceAligner(self.detector, self.landmarks, self.frame)
 
+    def prepare_all(self, image: Image.Image, source: str = "<image>") -> list[Image.Image]:
+        aligned = [face.to_image() for face in self.aligner.align(image)]  # largest first
+        return aligned if self.crop is None else [self.crop.apply(face) for face in aligned]
+
     def prepare(self, image: Image.Image, source: str = "<image>") -> Image.Image:
-        faces = self.aligner.align(image)
+        faces = self.prepare_all(image, source)
         if not faces:
             raise PartialFaceError(f"no face found in {source} (detector {self.detector})")
-        aligned = faces[0].to_image()
-        return aligned if self.crop is None else self.crop.apply(aligned)
+        return faces[0]
+
+    @classmethod
+    def of_aligned_dataset(cls, settings: Mapping[str, Any], crop: CropSpec | None) -> FivePointPreparation:
+        """The preparation of faces made by ``partialface align`` with ``settings`` (its report's), then
+        cut by ``crop`` (the training config's box): what a client must do to a raw photo to get them."""
+        try:
+            return cls(detector=settings.get("detector", DEFAULT_DETECTOR),
+                       landmarks=settings.get("landmarks", DEFAULT_LANDMARKS),
+                       frame=FaceFrame(settings.get("frame", TEMPLATE_SIZE)), crop=crop)
+        except (TypeError, ValueError) as error:
+            raise PartialFaceError(f"aligned data set settings {dict(settings)!r}: {error}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -192,3 +220,19 @@ class FivePointPreparation(InputPreparation):
             frame=FaceFrame(frame.get("size", TEMPLATE_SIZE), frame.get("offset")),
             crop=None if crop is None else _crop_from_dict(crop, "crop"),
         )
+
+
+def preparation_of_dataset(root: str | os.PathLike[str], crop: CropSpec | None) -> InputPreparation:
+    """How the training faces under ``root``, cut by ``crop``, were prepared from raw photos.
+
+    A folder written by ``partialface align`` says so in its report (:data:`.dataset.REPORT_NAME`): its
+    faces are five-point aligned, and a client must align its photos the same way. Any other folder
+    holds photos that are only cut by the box (the LFW-style default).
+    """
+    report = os.path.join(os.fspath(root), REPORT_NAME)
+    if not os.path.isfile(report):
+        return BoxPreparation(crop if crop is not None else CropSpec(box=None))
+    settings = read_json(report, "the report of partialface align").get("settings")
+    if not isinstance(settings, Mapping):
+        raise PartialFaceError(f"{report}: an align report without its settings")
+    return FivePointPreparation.of_aligned_dataset(settings, crop)

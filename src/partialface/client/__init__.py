@@ -12,7 +12,7 @@ client holds no model, only the model's *client record* (:mod:`partialface.clien
 
 from __future__ import annotations
 
-from .prepare import PREPARERS, BoxCrop, Preparer, open_photo, preparer_for, register_preparer
+from .prepare import Preparer, open_photo, preparer_for
 from .record import RECORD_FORMAT, ClientRecord
 from .sdk import Client, ServiceError
 
@@ -22,9 +22,6 @@ __all__ = [
     "ClientRecord",
     "RECORD_FORMAT",
     "Preparer",
-    "PREPARERS",
-    "BoxCrop",
     "open_photo",
     "preparer_for",
-    "register_preparer",
 ]

@@ -1,18 +1,18 @@
 """Face preparation on the client: a photo in, the model's input faces out (largest first).
 
-A model records how its training faces were prepared (the ``preparation`` of its client record) and the
-client must prepare queries the same way, or the templates do not match. A *preparer* is any callable
+A model records how its training faces were prepared (its checkpoint's ``preparation``, passed on in
+the client record) and the client must prepare queries the same way, or the templates do not match.
+The record is an :class:`partialface.alignment.InputPreparation` (``to_dict()``):
 
-    prepare(image: PIL.Image.Image) -> list[np.ndarray]    # each (3, S, S) uint8 RGB, largest face first
+- ``{"kind": "box", "box": ..., "size": ...}``: the recorded box of an LFW-style photo, resized (the
+  models trained on LFW's deep-funneled photos). Photos that already are ``S x S`` crops pass through.
+  It finds no face: it is right only for photos laid out like the training data.
+- ``{"kind": "five-point", ...}``: detect every face, warp its five landmarks onto the ArcFace template
+  (dlib's detector and landmark models, offline), then the recorded box: any raw photo.
 
-returning an empty list when the photo holds no face. :func:`preparer_for` builds the one a record asks
-for from :data:`PREPARERS`; a caller may also pass its own (``Client(..., prepare=...)``).
-
-Today's shipped models were trained on a fixed box cut out of LFW-style photos (250x250, face roughly
-centred), so ``box-crop`` is the preparation they need: it finds nothing, it cuts the recorded box
-(:class:`partialface.data.CropSpec`) and resizes it. Photos that are already ``S x S`` aligned crops
-pass through unchanged. It is right only for photos laid out like the training data; raw photos of any
-size need the five-point aligner (``five-point`` below).
+A *preparer* is any callable ``prepare(image: PIL.Image.Image) -> list[np.ndarray]``, each face
+``(3, S, S)`` uint8 RGB, largest first, empty when the photo holds no face. :func:`preparer_for` builds the
+one a record asks for; a caller may pass its own (``Client(..., prepare=...)``).
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from typing import Any, Union
 import numpy as np
 from PIL import Image
 
-from ..data import CropSpec
+from ..alignment.preparation import InputPreparation
 from ..errors import PartialFaceError
 
-__all__ = ["Preparer", "PREPARERS", "BoxCrop", "Photo", "preparer_for", "register_preparer", "open_photo", "prepare_photo"]
+__all__ = ["Preparer", "Photo", "preparer_for", "open_photo", "prepare_photo"]
 
 Preparer = Callable[[Image.Image], list[np.ndarray]]
 Photo = Union[str, os.PathLike, bytes, Image.Image]
@@ -38,52 +38,17 @@ Photo = Union[str, os.PathLike, bytes, Image.Image]
 _IMAGE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
-class BoxCrop:
-    """The box-crop preparation: one face, the recorded box of the photo resized to ``size x size``."""
-
-    def __init__(self, crop: CropSpec):
-        self.crop = crop
-
-    @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> "BoxCrop":
-        crop = spec.get("crop")
-        try:
-            return cls(CropSpec.from_dict(crop) if crop is not None else CropSpec(box=None))
-        except (TypeError, ValueError) as err:
-            raise PartialFaceError(f"client record: invalid box-crop preparation {crop!r}: {err}") from None
-
-    def __call__(self, image: Image.Image) -> list[np.ndarray]:
-        face = self.crop.apply(image.convert("RGB"))  # ValueError when the box does not fit the photo
-        return [np.asarray(face, dtype=np.uint8).transpose(2, 0, 1).copy()]
-
-
-def _five_point_unavailable(spec: Mapping[str, Any]) -> Preparer:
-    raise PartialFaceError(
-        "this model needs five-point aligned faces, and this build has no aligner (partialface.alignment)"
-    )
-
-
-# Preparation method (the record's ``preparation.method``) -> factory(spec) -> preparer.
-PREPARERS: dict[str, Callable[[Mapping[str, Any]], Preparer]] = {
-    "box-crop": BoxCrop.from_spec,
-    # LEAD: plug the aligner in here once partialface.alignment lands: a factory that returns
-    # ``lambda image: [aligned (3,112,112) uint8 faces, largest first]`` from detection + the five-point
-    # ArcFace similarity warp, e.g. ``"five-point": lambda spec: FivePointAligner(size=spec.get("size", 112))``.
-    "five-point": _five_point_unavailable,
-}
-
-
-def register_preparer(method: str, factory: Callable[[Mapping[str, Any]], Preparer]) -> None:
-    """Make ``method`` available to :func:`preparer_for` (an aligner package registers itself here)."""
-    PREPARERS[method] = factory
-
-
 def preparer_for(preparation: Mapping[str, Any]) -> Preparer:
-    """The preparer a client record asks for; a clear error for a method this client lacks."""
-    method = preparation.get("method")
-    if method not in PREPARERS:
-        raise PartialFaceError(f"unknown face preparation {method!r} (known: {', '.join(sorted(PREPARERS))})")
-    return PREPARERS[method](preparation)
+    """The preparer a client record asks for; one clear error for a record this client cannot follow."""
+    try:
+        recorded = InputPreparation.from_dict(preparation)
+    except PartialFaceError as err:
+        raise PartialFaceError(f"client record: {err}") from None
+
+    def prepare(image: Image.Image) -> list[np.ndarray]:
+        return [np.asarray(face, dtype=np.uint8).transpose(2, 0, 1).copy() for face in recorded.prepare_all(image)]
+
+    return prepare
 
 
 def _name(photo: Photo) -> str:

@@ -18,7 +18,7 @@ key                   value
 ``channels``          the fixed channel indices of ``fixed``/``pruned``/``frequency``, else null
 ``frequency_scale``   192 positive numbers each sent channel is divided by, or null (raw coefficients)
 ``shape``             ``[C, H, W]`` of one protected face
-``preparation``       ``{"method": "box-crop", "crop": CropSpec.to_dict()}`` (see ``prepare.py``)
+``preparation``       ``InputPreparation.to_dict()``: ``{"kind": "box" | "five-point", ...}`` (see ``prepare.py``)
 ====================  ==============================================================================
 """
 
@@ -148,8 +148,8 @@ class ClientRecord:
         if not (isinstance(shape, list) and len(shape) == 3 and all(type(v) is int and v > 0 for v in shape)):
             raise PartialFaceError(f"{source}: shape must be [C, H, W] of positive integers, got {shape!r}")
         preparation = data["preparation"]
-        if not isinstance(preparation, Mapping) or not isinstance(preparation.get("method"), str):
-            raise PartialFaceError(f"{source}: preparation must be an object with a 'method', got {preparation!r}")
+        if not isinstance(preparation, Mapping) or not isinstance(preparation.get("kind"), str):
+            raise PartialFaceError(f"{source}: preparation must be an object with a 'kind', got {preparation!r}")
         if not isinstance(data["model"], str) or not data["model"]:
             raise PartialFaceError(f"{source}: model must be a non-empty string, got {data['model']!r}")
         return cls(data["model"], encoder, plan, channels, scale, tuple(shape), dict(preparation))

@@ -131,7 +131,7 @@ def calibrate(
         "photos": len(paths),
         "genuine_pairs": int(len(genuine)),
         "impostor_pairs": int(len(impostor)),
-        "queries": f"{deployed.preparation['method']}, one random rank per photo (seed {seed}), {dtype} payloads",
+        "queries": f"{deployed.preparation['kind']}, one random rank per photo (seed {seed}), {dtype} payloads",
         "command": command,
     }
     return Thresholds(deployed.id, thresholds, far_label(default_far), measured, calibration)

@@ -67,16 +67,9 @@ class DeployedModel:
 
     @property
     def preparation(self) -> dict:
-        """How query faces must be prepared: the model's own record when it has one, else its box crop.
-
-        LEAD: when checkpoints record a five-point alignment (partialface.alignment), FaceModel should
-        expose it as ``preparation`` ({"method": "five-point", ...}); it is passed through as is.
-        """
-        recorded = getattr(self.model, "preparation", None)
-        if isinstance(recorded, dict) and "method" in recorded:
-            return dict(recorded)
-        crop = self.model.crop.to_dict() if self.model.crop is not None else None
-        return {"method": "box-crop", "crop": crop}
+        """How clients must prepare query faces: the model's record (``InputPreparation.to_dict()``; the
+        crop box for models from before the record)."""
+        return self.model.preparation.to_dict()
 
     def client_record(self) -> dict:
         """The client record (:mod:`partialface.client.record`): plan, scale, channels, preparation."""

@@ -64,7 +64,7 @@ class RecognitionService:
             "plan_fingerprint": d.plan_fingerprint,
             "scale_fingerprint": d.scale_fingerprint,
             "input_shape": list(d.input_shape),
-            "preparation": d.preparation["method"],
+            "preparation": d.preparation["kind"],
             "protocol": PROTOCOL,
             "thresholds": dict(self.thresholds.thresholds),
             "default_far": self.thresholds.default_far,

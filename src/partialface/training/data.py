@@ -34,11 +34,13 @@ from ..data import (
     scan_identity_folders,
     unpack_image_record,
 )
+from ..alignment.preparation import BoxPreparation, InputPreparation, preparation_of_dataset
 from .config_checks import ConfigError, key_errors
 from .seeding import Stream, seeded_generator
 from .unreadable import drop_unreadable_records, readable_samples
 
-__all__ = ["KeyedDataset", "TrainingData", "TrainingSamples", "build_training_data", "sample_faces", "training_samples"]
+__all__ = ["KeyedDataset", "TrainingData", "TrainingSamples", "build_training_data", "sample_faces", "training_samples",
+           "training_preparation"]
 
 
 @dataclass
@@ -86,6 +88,18 @@ def _dataset_root(cfg: Mapping[str, Any], entry: Mapping[str, Any]) -> Path:
         return Path(entry["root"])
     root = Path(cfg["DATA_ROOT"])
     return root / entry["name"] if entry["name"] else root
+
+
+def training_preparation(cfg: Mapping[str, Any], crop: CropSpec) -> InputPreparation:
+    """How a raw photo becomes one of this run's training faces, for the checkpoint (the client follows it).
+
+    The first DATASETS entry decides: a folder made by ``partialface align`` records five-point alignment
+    (then ``CROP``); any other data is the ``CROP`` box of its photos.
+    """
+    if cfg["DATA_FORMAT"] != "folders":
+        return BoxPreparation(crop)
+    with key_errors("DATASETS"):
+        return preparation_of_dataset(_dataset_root(cfg, cfg["DATASETS"][0]), crop)
 
 
 def _relabel(samples: Sequence[tuple[Path, int]], min_images: int) -> tuple[list[tuple[Path, int]], int]:

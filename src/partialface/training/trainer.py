@@ -51,7 +51,7 @@ from ..plan import ChannelPlan
 from ..checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from .config import config_differences
 from .config_checks import ConfigError, key_errors
-from .data import KeyedDataset, TrainingData, build_training_data, sample_faces
+from .data import KeyedDataset, TrainingData, build_training_data, sample_faces, training_preparation
 from .dev_evaluation import DevEvaluator
 from .distributed import DistributedContext, init_distributed, shutdown_distributed, synchronize_batch_norm
 from .objective import ObjectiveWeights, TrainingObjective, distillation_projection, prepare_teacher_targets
@@ -250,6 +250,7 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
         self.crop = CropSpec.from_dict(cfg["CROP"])
+        self.preparation = training_preparation(cfg, self.crop)  # what a client must do to a raw photo
         self.batch_size = cfg["DATASETS"][0]["batch_size"]
         self.global_batch = self.batch_size * self.context.world_size
 
@@ -430,6 +431,7 @@ class Trainer:
             "head": {"name": self.cfg["HEAD_NAME"], "kwargs": dict(self.head_kwargs), "state_dict": self.classifier.head.state_dict()},
             "encoder": self.encoder.state_dict(),
             "crop": self.crop.to_dict(),
+            "preparation": self.preparation.to_dict(),
             **({"projection": {"state_dict": self.classifier.projection.state_dict()}}
                if self.classifier.projection is not None else {}),
             "optimizer": self.optimizer.state_dict(),
