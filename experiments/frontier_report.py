@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from partialface.atomic import atomic_write
+from partialface.atomic import atomic_write, save_figure
 
 WHITE_BOX, ENHANCED = "white-box", "enhanced-white-box"
 PUBLISHED = "tface"
@@ -114,12 +114,7 @@ def write_plot(report: dict, path: Path) -> Path:
     axis.grid(alpha=0.3)
     axis.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
-    try:
-        with atomic_write(path, "wb") as handle:
-            figure.savefig(handle, format="png", dpi=110)
-    finally:
-        plt.close(figure)
-    return path
+    return save_figure(figure, path, dpi=110)
 
 
 def write_grid(report: dict, out_root: Path, path: Path, victims: int = GRID_VICTIMS) -> Path | None:
@@ -150,12 +145,7 @@ def write_grid(report: dict, out_root: Path, path: Path, victims: int = GRID_VIC
     for column, (name, _, _) in enumerate(columns, start=1):
         axes[0, column].set_title(name, fontsize=8)
     figure.tight_layout(pad=0.3)
-    try:
-        with atomic_write(path, "wb") as handle:
-            figure.savefig(handle, format="png", dpi=100)
-    finally:
-        plt.close(figure)
-    return path
+    return save_figure(figure, path, dpi=100)
 
 
 def write_report(report: dict, out_root: Path, docs: Path) -> None:

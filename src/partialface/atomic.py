@@ -55,3 +55,16 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
         with suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def save_figure(figure: Any, path: str | os.PathLike[str], dpi: int = 100) -> Path:
+    """Write a matplotlib ``figure`` as a PNG through :func:`atomic_write`, then close it (pyplot keeps every
+    open figure alive): a failed write leaves no file and no figure behind."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_write(path, "wb") as handle:
+            figure.savefig(handle, format="png", dpi=dpi)
+    finally:
+        plt.close(figure)
+    return Path(path)

@@ -148,24 +148,6 @@ def _cmd_attack(args) -> int:
     return run_attack_cli(args) or 0
 
 
-def _cmd_align(args) -> int:
-    from .alignment.cli import run_align
-
-    return run_align(args)
-
-
-def _cmd_export(args) -> int:
-    from .export.cli import run_export
-
-    return run_export(args) or 0
-
-
-def _cmd_teacher(args) -> int:
-    from .training.teacher import run_teacher_cli
-
-    return run_teacher_cli(args) or 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="partialface", description="Privacy-preserving face recognition with random frequency components (PartialFace).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -222,31 +204,28 @@ def build_parser() -> argparse.ArgumentParser:
     add_attack_arguments(p)
     p.set_defaults(func=_cmd_attack)
 
-    from .alignment.cli import add_align_arguments
-
-    p = sub.add_parser("align", help="detect and align every face photo of an identity-folder dataset")
-    add_align_arguments(p)
-    p.set_defaults(func=_cmd_align)
-
+    from .alignment.cli import add_align_arguments, run_align
     from .client.cli import add_client_arguments
+    from .export.cli import add_export_arguments, run_export
     from .server.cli import add_calibrate_arguments, add_keys_arguments, add_serve_arguments
+    from .training.teacher import add_teacher_arguments, run_teacher_cli
 
+    # commands whose own module declares their arguments and runs them
+    for name, help_text, add_arguments, run in (
+        ("align", "detect and align every face photo of an identity-folder dataset", add_align_arguments, run_align),
+        ("export", "export a model's network and client transform to ONNX, checked in onnxruntime",
+         add_export_arguments, run_export),
+        ("teacher", "cache dlib's descriptors of a config's training faces (for distillation)",
+         add_teacher_arguments, run_teacher_cli),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        add_arguments(p)
+        p.set_defaults(func=run)
+    # the service's commands set their own run function
     add_serve_arguments(sub.add_parser("serve", help="run the recognition server (needs the server extra)"))
     add_keys_arguments(sub.add_parser("keys", help="create, list or revoke the server's API keys"))
     add_client_arguments(sub.add_parser("client", help="enroll, verify, identify with a recognition server"))
     add_calibrate_arguments(sub.add_parser("calibrate", help="decision thresholds of a model from unseen people"))
-
-    from .export.cli import add_export_arguments
-
-    p = sub.add_parser("export", help="export a model's network and client transform to ONNX, checked in onnxruntime")
-    add_export_arguments(p)
-    p.set_defaults(func=_cmd_export)
-
-    from .training.teacher import add_teacher_arguments
-
-    p = sub.add_parser("teacher", help="cache dlib's descriptors of a config's training faces (for distillation)")
-    add_teacher_arguments(p)
-    p.set_defaults(func=_cmd_teacher)
     return parser
 
 

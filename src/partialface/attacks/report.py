@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, save_figure
 from ..errors import PartialFaceError
 from .runner import AttackResult, PrivacyEvaluation
 from .threats import ENHANCED_ORACLE
@@ -218,12 +218,7 @@ def write_grid(evaluation: PrivacyEvaluation, path: str | os.PathLike[str], face
         label = "oracle (bound)" if result.label == ENHANCED_ORACLE else result.label
         axes[0, column].set_title(f"{result.scenario.encoder}\n{label}", fontsize=7)
     figure.tight_layout(pad=0.3)
-    try:
-        with atomic_write(path, "wb") as handle:
-            figure.savefig(handle, format="png", dpi=100)
-    finally:
-        plt.close(figure)
-    return Path(path)
+    return save_figure(figure, path, dpi=100)
 
 
 def write_faces(evaluation: PrivacyEvaluation, path: str | os.PathLike[str], faces: int = 6) -> Path:
