@@ -15,12 +15,17 @@ Two questions, two measurements, one thread:
    calibrated (``--calibrate``) on the other half of the CelebA people, never on the measured half.
 3. LFW's default crop: how far the project's fixed crop box (69, 69, 181, 181) of LFW photos is from
    the five-point aligned face (the same error measure), and the scale and rotation between them.
+4. LFW's frame (``--sections lfw-frame``): where LFW's deep-funneled photos put the five points on
+   average (fitted on photos of people outside pairs folds 7-8), i.e. ``LFW_FRAME`` of
+   ``partialface/alignment/template.py``; then the verification accuracy of the shipped models on folds
+   7-8 with their box crop of the LFW photos against five-point alignment of the same photos as raw
+   photos, into LFW's frame and into the plain ArcFace frame (``partialface eval --raw-photos``).
 
 Times are the CPU time of this one-thread process (``time.process_time``) per photo, so they hold on a
 shared machine where wall time would count the waiting.
 
     python benchmarks/alignment.py [--lfw 500] [--celeba 300] [--seed 0]
-    python benchmarks/alignment.py --sections lfw-crop   # one section: detection, celeba, lfw-crop
+    python benchmarks/alignment.py --sections lfw-crop   # one section: detection, celeba, lfw-crop, lfw-frame
     python benchmarks/alignment.py --calibrate      # DLIB5_TEMPLATE for partialface/alignment/landmarks.py
 """
 
@@ -182,7 +187,59 @@ def lfw_crop_section(args: argparse.Namespace) -> None:
           f"{np.median(angles):.1f} ({np.percentile(angles, 95):.1f}) |")
 
 
-SECTIONS = {"detection": detection_section, "celeba": celeba_section, "lfw-crop": lfw_crop_section}
+def lfw_frame_section(args: argparse.Namespace) -> None:
+    """LFW's mean five-point placement, and what aligning raw photos into it does for the shipped models."""
+    from dataclasses import replace
+
+    import torch
+
+    from partialface.alignment import FaceFrame, FivePointPreparation
+    from partialface.alignment.template import LFW_FRAME
+    from partialface.api import load_model
+    from partialface.data import DEFAULT_CROP, people_in_folds, read_lfw_pairs
+    from partialface.evaluation import evaluate_model_on_pairs
+
+    torch.set_num_threads(args.threads)
+    pairs_path = DATA / "lfw" / "pairs.txt"
+    dev_people = people_in_folds(read_lfw_pairs(pairs_path), [7, 8])
+    photos = [p for p in sample_photos(DATA / "lfw" / "images", 4 * args.lfw, args.seed)
+              if p.parent.name not in dev_people][: args.lfw]
+    aligner, points = FaceAligner(frame=250), []
+    for pixels in load(photos):
+        face = central_box(aligner.detect(Image.fromarray(pixels)), pixels)
+        if face is not None:
+            points.append(face.landmarks)
+    mean = np.mean(points, axis=0)
+    fitted = estimate_similarity(ARCFACE_TEMPLATE, mean)
+    scale = float(np.sqrt(np.linalg.det(fitted[:2, :2])))
+    angle = float(np.degrees(np.arctan2(fitted[1, 0], fitted[0, 0])))
+    print(f"## LFW's frame: the mean five points of {len(points)} LFW photos of people outside folds 7-8 "
+          f"(seed {args.seed})\n")
+    print(f"ArcFace template -> LFW photo: scale {scale:.4f}, rotation {angle:.2f} deg, template origin "
+          f"({fitted[0, 2]:.2f}, {fitted[1, 2]:.2f}); residual of the mean points "
+          f"{np.linalg.norm(mean - apply_transform(fitted, ARCFACE_TEMPLATE), axis=1).mean():.2f} px")
+    print(f"LFW_FRAME = FaceFrame(250, offset=({fitted[0, 2]:.2f}, {fitted[1, 2]:.2f}), scale={scale:.4f})   "
+          f"# in the code: {LFW_FRAME}\n")
+    if args.fit_only:
+        return
+    print("| model | queries | accuracy folds 7-8 (%) | TAR@FAR=1e-3 (%) | AUC |")
+    print("| --- | --- | --- | --- | --- |")
+    for name in args.models.split(","):
+        model = load_model(name)
+        ways = [("box crop of the LFW photo (as trained)", model, False),
+                ("five-point into LFW's frame, then the box", replace(model, preparation=FivePointPreparation(
+                    frame=LFW_FRAME, crop=DEFAULT_CROP)), True),
+                ("five-point into the ArcFace frame, then the box", replace(model, preparation=FivePointPreparation(
+                    frame=FaceFrame(250), crop=DEFAULT_CROP)), True)]
+        for label, variant, raw in ways:
+            report, _, _ = evaluate_model_on_pairs(variant, str(pairs_path), str(DATA / "lfw" / "images"), [7, 8],
+                                                   seed=0, progress=False, raw_photos=raw)
+            print(f"| {name} | {label} | {100 * report['accuracy']:.2f} +- {100 * report['accuracy_std']:.2f} | "
+                  f"{100 * report['tar_at_far_1e-3']:.2f} | {report['auc']:.4f} |", flush=True)
+
+
+SECTIONS = {"detection": detection_section, "celeba": celeba_section, "lfw-crop": lfw_crop_section,
+            "lfw-frame": lfw_frame_section}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lfw", type=int, default=500, help="LFW photos for detection (default 500)")
     parser.add_argument("--celeba", type=int, default=300, help="CelebA photos for alignment error (default 300)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--models", default="default,rgb-baseline", help="lfw-frame: shipped models to evaluate")
+    parser.add_argument("--threads", type=int, default=2, help="lfw-frame: torch threads of the evaluations")
+    parser.add_argument("--fit-only", action="store_true", help="lfw-frame: only fit the frame")
     parser.add_argument("--calibrate", action="store_true",
                         help="print DLIB5_TEMPLATE (1,500 CelebA photos)")
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}")

@@ -90,3 +90,33 @@ def test_context_frame_with_the_default_crop_is_the_aligned_chip():
     assert chip.size == framed.size == (112, 112)
     difference = np.abs(np.asarray(chip).astype(int) - np.asarray(framed).astype(int))
     assert difference.max() <= 1  # one transform, computed through a different matrix product
+
+
+def test_a_scaled_frame_places_the_template_and_round_trips(tmp_path):
+    """A frame with a scale and an (x, y) offset (a collection's own framing, e.g. LFW's) puts the five
+    points where it says, and its record survives JSON."""
+    frame = FaceFrame(250, offset=(59.75, 54.0), scale=1.15)
+    assert frame.face_box == (60, 54, 189, 183)
+    np.testing.assert_allclose(frame.placement @ [56.0, 71.0, 1.0], [59.75 + 1.15 * 56, 54 + 1.15 * 71, 1.0])
+    record = FivePointPreparation(frame=frame, crop=DEFAULT_CROP).to_dict()
+    assert InputPreparation.from_dict(json.loads(json.dumps(record))).frame == frame
+    for bad in (dict(offset=(200.0, 0.0), scale=1.15), dict(scale=0.1), dict(offset=(1, 2, 3))):
+        with pytest.raises(PartialFaceError, match="frame"):
+            FaceFrame(250, **bad)
+
+
+def test_protect_follows_a_five_point_preparation(tmp_path):
+    """``protect_files`` with a model's five-point record aligns the raw photo and records how."""
+    from partialface.protect import protect_files
+    from partialface.protected import load_protected
+
+    photo = sorted((require_lfw() / "images").glob("*/*.jpg"))[0]
+    raw = tmp_path / "raw.png"
+    with Image.open(photo) as image:  # the face off-centre in a larger photo: no box could cut it
+        canvas = Image.new("RGB", (400, 320), (40, 40, 40))
+        canvas.paste(image, (140, 50))
+        canvas.save(raw)
+    preparation = FivePointPreparation(detector="hog", frame=FaceFrame(250), crop=DEFAULT_CROP)
+    report = protect_files(raw, tmp_path / "out", seed=1, previews=False, progress=False, preparation=preparation)
+    saved = load_protected(report.written[0])
+    assert saved.channels.shape == (27, 112, 112) and saved.crop["kind"] == "five-point"

@@ -137,7 +137,7 @@ CASES = [
     Case("attack over an existing privacy report", "attack --lfw faces --out-dir reports --no-judge", 2,
          "privacy.json' already exists and this run did not write it"),
     # ---- bad photos
-    Case("a folder with 6 unusable photos of 8", "protect bad --out out", 1, "cannot load face image 'bad/"),
+    Case("a folder of 7 photos, 5 unreadable or not framed for the box", "protect bad --out out", 1, "cannot load face image 'bad/"),
     Case("an empty .jpg", "protect bad/empty.jpg --out out", 2, "cannot identify image file"),
     Case("a text file named .png", "protect bad/text.png --out out", 2, "cannot identify image file"),
     Case("a truncated JPEG", "protect bad/truncated.jpg --out out", 2, "truncated"),

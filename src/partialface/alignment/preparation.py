@@ -211,13 +211,13 @@ class FivePointPreparation(InputPreparation):
                 "input preparation template is not the ArcFace 112x112 five-point template, the only one supported"
             )
         frame = data.get("frame") or {}
-        if not isinstance(frame, Mapping) or set(frame) - {"size", "offset"}:
-            raise PartialFaceError(f"input preparation frame must be a mapping with 'size' and 'offset', got {frame!r}")
+        if not isinstance(frame, Mapping) or set(frame) - {"size", "offset", "scale"}:
+            raise PartialFaceError(f"input preparation frame must be a mapping with 'size', 'offset' and 'scale', got {frame!r}")
         crop = data.get("crop")
         return cls(
             detector=data.get("detector", DEFAULT_DETECTOR),
             landmarks=data.get("landmarks", DEFAULT_LANDMARKS),
-            frame=FaceFrame(frame.get("size", TEMPLATE_SIZE), frame.get("offset")),
+            frame=FaceFrame(frame.get("size", TEMPLATE_SIZE), frame.get("offset"), frame.get("scale", 1.0)),
             crop=None if crop is None else _crop_from_dict(crop, "crop"),
         )
 

@@ -63,6 +63,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-rank", action="store_true",
                         help="also fix each rank in turn: accuracy mean/min/max and template consistency (pairs.txt)")
     parser.add_argument("--no-flip", action="store_true", help="do not add the mirrored image's embedding")
+    parser.add_argument("--raw-photos", action="store_true",
+                        help="prepare each photo as the model records (its box, or five-point alignment), as the "
+                             "service client does, instead of cutting the model's crop box")
     parser.add_argument("--overwrite", action="store_true", help="replace --json / --roc files that already exist")
     parser.add_argument("--batch-size", type=int, default=64,
                         help=f"faces per forward pass, 1..{MAX_BATCH} (default 64)")
@@ -99,7 +102,7 @@ def run_eval(args: argparse.Namespace, load_model: Callable[..., object]) -> int
     model = load_model(args.model, device=check_device("--device", args.device))
     report, scores, issame = evaluate_model_on_pairs(
         model, args.pairs, args.images, args.folds, args.seed, args.ranks, args.rank,
-        not args.no_flip, args.batch_size, not args.quiet, args.per_rank,
+        not args.no_flip, args.batch_size, not args.quiet, args.per_rank, args.raw_photos,
     )
     if args.roc:
         plot_roc({f"{model.encoder.name} ({Path(args.pairs).name})": (scores, issame)}, args.roc)

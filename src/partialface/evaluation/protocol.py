@@ -7,7 +7,7 @@ the mirrored image's embedding is added (``flip``), and LFW ``pairs.txt`` pairs 
 stratified folds (equal shares of same and different pairs); ``.bin`` sets into 10 consecutive folds.
 
 ``model`` is anything with the :class:`partialface.api.FaceModel` interface (``encoder``, ``device``,
-``crop``, ``source``, ``embed_fn()``, ``embed_protected``, ``load_image``); this module does not import
+``crop``, ``source``, ``embed_fn()``, ``embed_protected``, ``load_image``, ``prepare_photo``); this module does not import
 the inference API, which sits above the evaluation layer (docs/architecture.md).
 """
 
@@ -46,6 +46,7 @@ def evaluate_model_on_pairs(
     batch_size: int = 64,
     progress: bool = True,
     per_rank: bool = False,
+    raw_photos: bool = False,
 ) -> tuple[dict[str, Any], Any, Any]:
     """``(report, scores, issame)`` of a loaded model on a ``pairs.txt`` (with ``images``) or a ``.bin`` file.
 
@@ -53,6 +54,8 @@ def evaluate_model_on_pairs(
     adds :func:`partialface.evaluation.ranks.rank_analysis` (each rank fixed in turn). The report is
     :func:`partialface.evaluation.metrics.verification_report` plus what reproduces it: encoder, plan
     fingerprint, model source, seed, ranks per image, fixed rank, flip, and the seconds it took.
+    ``raw_photos`` prepares each photo as the model records (``model.prepare_photo``: its box, or five-point
+    alignment), the service client's path, instead of cutting the crop box (``model.load_image``).
     """
     embed_fn = _embed_fn(model, rank)
     started = time.perf_counter()
@@ -69,13 +72,12 @@ def evaluate_model_on_pairs(
         pairs = read_lfw_pairs(pairs_path)
         if folds:
             pairs = select_folds(pairs, folds)
-        scores, issame = score_pairs(embed_fn, pairs, lambda key: model.load_image(root / key),
-                                     batch_size, flip, ranks, seed, progress)
+        load = (lambda key: model.prepare_photo(root / key)[0]) if raw_photos else (lambda key: model.load_image(root / key))
+        scores, issame = score_pairs(embed_fn, pairs, load, batch_size, flip, ranks, seed, progress)
         report = verification_report(scores, issame, folds=stratified_folds(issame))
         report["folds"] = folds or sorted({p.fold for p in pairs})
         if per_rank:
-            report["per_rank"] = rank_analysis(model, pairs, lambda key: model.load_image(root / key),
-                                               batch_size, flip, progress)
+            report["per_rank"] = rank_analysis(model, pairs, load, batch_size, flip, progress)
     report.update(
         encoder=model.encoder.name,
         plan=model.encoder.plan.fingerprint if model.encoder.plan else None,
@@ -84,6 +86,7 @@ def evaluate_model_on_pairs(
         ranks_per_image=ranks,
         fixed_rank=list(rank) if rank else None,
         flip=flip,
+        **({"queries": f"raw photos prepared as the model records ({model.preparation.kind})"} if raw_photos else {}),
         seconds=round(time.perf_counter() - started, 1),
     )
     return report, scores, issame
