@@ -16,8 +16,8 @@ Two questions, two measurements, one thread:
 3. LFW's default crop: how far the project's fixed crop box (69, 69, 181, 181) of LFW photos is from
    the five-point aligned face (the same error measure), and the scale and rotation between them.
 4. LFW's frame (``--sections lfw-frame``): where LFW's deep-funneled photos put the five points on
-   average (fitted on photos of people outside pairs folds 7-8), i.e. ``LFW_FRAME`` of
-   ``partialface/alignment/template.py``; then the verification accuracy of the shipped models on folds
+   average (fitted on photos of people outside pairs folds 7-8, a :class:`FaceFrame` with a scale); then
+   the verification accuracy of the shipped models on folds
    7-8 with their box crop of the LFW photos against five-point alignment of the same photos as raw
    photos, into LFW's frame and into the plain ArcFace frame (``partialface eval --raw-photos``).
 
@@ -194,7 +194,6 @@ def lfw_frame_section(args: argparse.Namespace) -> None:
     import torch
 
     from partialface.alignment import FaceFrame, FivePointPreparation
-    from partialface.alignment.template import LFW_FRAME
     from partialface.api import load_model
     from partialface.data import DEFAULT_CROP, people_in_folds, read_lfw_pairs
     from partialface.evaluation import evaluate_model_on_pairs
@@ -218,8 +217,8 @@ def lfw_frame_section(args: argparse.Namespace) -> None:
     print(f"ArcFace template -> LFW photo: scale {scale:.4f}, rotation {angle:.2f} deg, template origin "
           f"({fitted[0, 2]:.2f}, {fitted[1, 2]:.2f}); residual of the mean points "
           f"{np.linalg.norm(mean - apply_transform(fitted, ARCFACE_TEMPLATE), axis=1).mean():.2f} px")
-    print(f"LFW_FRAME = FaceFrame(250, offset=({fitted[0, 2]:.2f}, {fitted[1, 2]:.2f}), scale={scale:.4f})   "
-          f"# in the code: {LFW_FRAME}\n")
+    lfw_frame = FaceFrame(250, offset=(round(float(fitted[0, 2]), 2), round(float(fitted[1, 2]), 2)), scale=round(scale, 4))
+    print(f"LFW's frame: {lfw_frame}\n")
     if args.fit_only:
         return
     print("| model | queries | accuracy folds 7-8 (%) | TAR@FAR=1e-3 (%) | AUC |")
@@ -228,7 +227,7 @@ def lfw_frame_section(args: argparse.Namespace) -> None:
         model = load_model(name)
         ways = [("box crop of the LFW photo (as trained)", model, False),
                 ("five-point into LFW's frame, then the box", replace(model, preparation=FivePointPreparation(
-                    frame=LFW_FRAME, crop=DEFAULT_CROP)), True),
+                    frame=lfw_frame, crop=DEFAULT_CROP)), True),
                 ("five-point into the ArcFace frame, then the box", replace(model, preparation=FivePointPreparation(
                     frame=FaceFrame(250), crop=DEFAULT_CROP)), True)]
         for label, variant, raw in ways:

@@ -31,7 +31,6 @@ __all__ = [
     "ARCFACE_TEMPLATE",
     "TEMPLATE_SIZE",
     "FaceFrame",
-    "LFW_FRAME",
     "estimate_similarity",
     "apply_transform",
     "warp_face",
@@ -62,9 +61,8 @@ class FaceFrame:
 
     ``offset`` is the square's top-left corner: one number for both axes or an ``(x, y)`` pair, by default
     centring the square (``FaceFrame(250).offset == 69``). ``scale`` other than 1 (with a pair offset)
-    places the template where a photo collection has its faces: :data:`LFW_FRAME` is the mean placement
-    of the five points in LFW's deep-funneled photos, so a raw photo aligned into it is framed like the
-    LFW photos that box-crop models were trained on.
+    places the template where a photo collection has its faces (``benchmarks/alignment.py --sections
+    lfw-frame`` fits LFW's: a raw photo aligned into it is framed like LFW's deep-funneled photos).
     """
 
     size: int = TEMPLATE_SIZE
@@ -107,13 +105,6 @@ class FaceFrame:
     def to_dict(self) -> dict[str, Any]:
         offset = list(self.offset) if isinstance(self.offset, tuple) else self.offset
         return {"size": self.size, "offset": offset, **({"scale": self.scale} if self.scale != 1.0 else {})}
-
-
-# LFW's deep-funneled photos hold the five points, on average, where this frame puts the template (scale
-# 1.15, higher than centred): fitted on 1,000 photos of people outside pairs folds 7-8, mean residual
-# 1.3 px, rotation -0.9 deg left out (`python benchmarks/alignment.py --sections lfw-frame --lfw 1000`).
-# A raw photo aligned into it and cut by the default box looks like the box-crop faces of LFW photos.
-LFW_FRAME = FaceFrame(250, offset=(59.76, 53.99), scale=1.1481)
 
 
 def estimate_similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
