@@ -200,3 +200,17 @@ def test_the_client_package_never_imports_backbones_encoders_or_training():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_client_reads_photos_as_every_loader_does(tmp_path):
+    """A 16-bit grey PNG is the grey it shows (not white) and an EXIF-rotated photo comes upright."""
+    grey = np.full((120, 100), 20000, dtype=np.uint16)
+    Image.fromarray(grey).save(tmp_path / "grey16.png")
+    pixels = np.asarray(open_photo(tmp_path / "grey16.png"))
+    assert pixels.shape == (120, 100, 3) and abs(int(pixels[0, 0, 0]) - round(20000 / 257)) <= 1
+    photo = Image.new("RGB", (60, 40), (200, 10, 10))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to view
+    photo.save(tmp_path / "rotated.jpg", exif=exif)
+    assert open_photo(tmp_path / "rotated.jpg").size == (40, 60)
+    assert open_photo((tmp_path / "rotated.jpg").read_bytes()).size == (40, 60)

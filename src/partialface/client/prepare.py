@@ -27,15 +27,13 @@ import numpy as np
 from PIL import Image
 
 from ..alignment.preparation import InputPreparation
+from ..data.images import IMAGE_ERRORS, to_rgb8
 from ..errors import PartialFaceError
 
 __all__ = ["Preparer", "Photo", "preparer_for", "open_photo", "prepare_photo"]
 
 Preparer = Callable[[Image.Image], list[np.ndarray]]
 Photo = Union[str, os.PathLike, bytes, Image.Image]
-
-# Pillow raises these for missing, corrupt, truncated or oversized image files.
-_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
 def preparer_for(preparation: Mapping[str, Any]) -> Preparer:
@@ -58,14 +56,17 @@ def _name(photo: Photo) -> str:
 
 
 def open_photo(photo: Photo) -> Image.Image:
-    """A photo (path, encoded bytes or a Pillow image) as a loaded RGB image; errors name the file."""
+    """A photo (path, encoded bytes or a Pillow image) as upright 8-bit RGB, converted as every loader of
+    the project converts (:func:`partialface.data.images.to_rgb8`: 16-bit, palette, CMYK, alpha, EXIF);
+    errors name the file."""
     if isinstance(photo, Image.Image):
-        return photo.convert("RGB")
+        return to_rgb8(photo)
     try:
         source = io.BytesIO(photo) if isinstance(photo, bytes) else Path(photo)
         with Image.open(source) as image:
-            return image.convert("RGB")
-    except _IMAGE_ERRORS as err:
+            image.load()
+            return to_rgb8(image)
+    except IMAGE_ERRORS as err:
         raise PartialFaceError(f"cannot read photo {_name(photo)}: {err}") from None
 
 
