@@ -21,7 +21,7 @@ import torch
 
 from .alignment.preparation import BoxPreparation, InputPreparation
 from .checks import check_device, check_finite
-from .data import CropSpec, image_to_tensor, load_face
+from .data import CropSpec, load_face
 from .encoders import InputEncoder, encoder_from_state
 from .errors import PartialFaceError
 from .models import get_model
@@ -60,7 +60,7 @@ class FaceModel:
     def prepare_photo(self, path: str | os.PathLike) -> torch.Tensor:
         """A raw photo's largest face prepared as the training faces were (:attr:`preparation`): (1,3,S,S)
         in [-1,1]. A photo without a face is a PartialFaceError naming it."""
-        return image_to_tensor(self.preparation.prepare_file(path))[None]
+        return self.preparation.load_face(path)[None]
 
     @torch.no_grad()
     def protect(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from .atomic import atomic_write
 from .checks import check_seed
 from .alignment.preparation import InputPreparation
-from .data import DEFAULT_CROP, CropSpec, find_images, image_to_tensor, load_face
+from .data import DEFAULT_CROP, CropSpec, find_images, load_face
 from .encoders import InputEncoder, PartialFaceEncoder
 from .errors import PartialFaceError
 from .outputs import OutputFiles, check_output_folder
@@ -132,8 +132,7 @@ def protect_files(
     with RunFolderLock(out_dir, "protect"):
         for photo, base in tqdm(jobs, desc="protecting", unit="face", disable=not progress):
             try:
-                face = load_face(photo, crop)[None] if preparation is None else \
-                    image_to_tensor(preparation.prepare_file(photo))[None]
+                face = (load_face(photo, crop) if preparation is None else preparation.load_face(photo))[None]
             except PartialFaceError as err:
                 if single:
                     raise

@@ -21,10 +21,11 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
 from PIL import Image
 
 from ..checks import check_choice
-from ..data import DEFAULT_CROP, CropSpec
+from ..data import DEFAULT_CROP, CropSpec, image_to_tensor
 from ..errors import PartialFaceError
 from ..jsonfile import read_json
 from .aligner import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, FaceAligner
@@ -68,23 +69,27 @@ class InputPreparation(ABC):
         """Side length of the prepared image."""
 
     @abstractmethod
-    def prepare_all(self, image: Image.Image, source: str = "<image>") -> list[Image.Image]:
+    def prepare_all(self, image: Image.Image, source: str | None = None) -> list[Image.Image]:
         """Every face of ``image`` (any mode) as a model input, largest first; empty when none is found.
 
         A client identifies every face of a group photo; a data set keeps one face per photo
         (:meth:`prepare`).
         """
 
-    def prepare(self, image: Image.Image, source: str = "<image>") -> Image.Image:
-        """The model input made from ``image``'s largest face; ``source`` names it in errors."""
+    def prepare(self, image: Image.Image, source: str | None = None) -> Image.Image:
+        """The model input made from ``image``'s largest face; ``source`` (if given) names it in errors."""
         faces = self.prepare_all(image, source)
         if not faces:
-            raise PartialFaceError(f"no face found in {source}")
+            raise PartialFaceError(f"no face found in {source or 'the image'}")
         return faces[0]
 
     def prepare_file(self, path: str | os.PathLike[str]) -> Image.Image:
         """The model input made from the photo at ``path``; PartialFaceError names the file on failure."""
         return self.prepare(open_rgb8(path), source=repr(os.fspath(path)))
+
+    def load_face(self, path: str | os.PathLike[str]) -> torch.Tensor:
+        """:meth:`prepare_file` as a model takes it: float32 (3, S, S) in [-1, 1]."""
+        return image_to_tensor(self.prepare_file(path))
 
     @abstractmethod
     def to_dict(self) -> dict[str, Any]:
@@ -119,12 +124,12 @@ class BoxPreparation(InputPreparation):
     def size(self) -> int:
         return self.crop.size
 
-    def prepare_all(self, image: Image.Image, source: str = "<image>") -> list[Image.Image]:
+    def prepare_all(self, image: Image.Image, source: str | None = None) -> list[Image.Image]:
         """The box of the photo: one face, whatever the photo holds (the box finds nothing)."""
         try:
             return [self.crop.apply(to_rgb8(image))]
         except ValueError as error:  # a caller without a name for the image adds its own
-            raise PartialFaceError(f"cannot crop {source}: {error}" if source != "<image>" else str(error)) from None
+            raise PartialFaceError(f"cannot crop {source}: {error}" if source else str(error)) from None
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **self.crop.to_dict()}
@@ -166,15 +171,9 @@ class FivePointPreparation(InputPreparation):
         """The aligner (its dlib models load on first use, then stay)."""
         return FaceAligner(self.detector, self.landmarks, self.frame)
 
-    def prepare_all(self, image: Image.Image, source: str = "<image>") -> list[Image.Image]:
+    def prepare_all(self, image: Image.Image, source: str | None = None) -> list[Image.Image]:
         aligned = [face.to_image() for face in self.aligner.align(image)]  # largest first
         return aligned if self.crop is None else [self.crop.apply(face) for face in aligned]
-
-    def prepare(self, image: Image.Image, source: str = "<image>") -> Image.Image:
-        faces = self.prepare_all(image, source)
-        if not faces:
-            raise PartialFaceError(f"no face found in {source} (detector {self.detector})")
-        return faces[0]
 
     @classmethod
     def of_aligned_dataset(cls, settings: Mapping[str, Any], crop: CropSpec | None) -> FivePointPreparation:

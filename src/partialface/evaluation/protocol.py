@@ -60,6 +60,8 @@ def evaluate_model_on_pairs(
     embed_fn = _embed_fn(model, rank)
     started = time.perf_counter()
     if str(pairs_path).endswith(".bin"):
+        if raw_photos:
+            raise PartialFaceError(f"{pairs_path}: a .bin set holds prepared faces, not raw photos (--raw-photos)")
         scores, issame = score_bin(embed_fn, pairs_path, batch_size, flip, ranks, seed,
                                    image_size=model.crop.size if model.crop else 112, progress=progress)
         report = verification_report(scores, issame)
