@@ -13,8 +13,8 @@ described by its twin (``--twin TWIN_RUN`` once per item: the same recipe withou
 
 The card records the recipe (losses and weights, data sets, augmentation, views, ranks), the teacher
 (dlib's model and versions, how it saw the faces) and how the input faces were prepared
-(``input_preparation``: the fixed box, or with ``--five-point`` the five-point alignment of
-``partialface align``, whose report names the detector and landmarks).
+(``input_preparation``: the checkpoint's own record, the crop box or the five-point alignment of a
+folder made by ``partialface align``; ``--five-point ALIGN_REPORT`` describes runs older than the record).
 
 From a GPU protocol run (experiments/gpu_protocol.py; how the shipped models were made):
 
@@ -92,9 +92,13 @@ def _data(cfg: dict) -> str:
             + f"; crop {cfg['CROP']}")
 
 
-def _input_preparation(crop: dict, five_point: Path | None) -> dict:
-    """The record of how query faces must be prepared (until checkpoints store the alignment branch's
-    ``InputPreparation``): the fixed box, or the five-point alignment that made the training faces."""
+def _input_preparation(ckpt: dict, five_point: Path | None) -> dict:
+    """How query faces must be prepared: the checkpoint's own record (``InputPreparation``, written by
+    training since it exists); for older runs the fixed box, or the five-point alignment of ``five_point``
+    (the report of the ``partialface align`` job that made the training faces)."""
+    if five_point is None and ckpt.get("preparation"):
+        return dict(ckpt["preparation"])
+    crop = ckpt["crop"]
     if five_point is None:
         return {"kind": "box", **crop}
     settings = json.loads(five_point.read_text()).get("settings", {})
@@ -121,13 +125,14 @@ def card_for_run(run: Path, twin: Path | None = None, five_point: Path | None = 
         "budget": _budget(ckpt),
         "recipe": _recipe(cfg, ckpt["encoder"]),
         "teacher": _teacher(cfg),
-        "input_preparation": _input_preparation(ckpt["crop"], five_point),
+        "input_preparation": _input_preparation(ckpt, five_point),
         "dev_folds_seen_in_training": not {7, 8} <= set(cfg["EXCLUDE_FOLDS"]),
         "dev_protocol": dev_protocol,
         "reproduce": [f"experiments/dev_protocol.sh {row}", f"python experiments/ship_models.py {run}:NAME"],
     }
     if twin is not None:
-        card["reproduce"] = [f"python experiments/levers.py run {twin.name} {run.name}",
+        card["reproduce"] = [f"python experiments/levers.py run {twin.name} {run.name} --out {run.parent} "
+                             f"--budget {cfg['MAX_SAMPLES']}",
                              f"python experiments/ship_models.py {run}:NAME --twin {twin}"
                              + (f" --five-point {five_point}" if five_point else "")]
     return card

@@ -130,6 +130,12 @@ def test_shipping_a_recipe_run_records_its_twin_recipe_teacher_and_preparation(t
     assert preparation["kind"] == "five-point" and preparation["detector"] == "hog+cnn"
     assert preparation["crop"] == {"box": None, "size": 16} and preparation["frame"] == {"size": 250, "offset": [69, 69]}
     assert any("--twin" in line and "--five-point" in line for line in card["reproduce"])
+    # Without --five-point the card copies the checkpoint's own record (here: the box of a plain folder).
+    (tmp_path / "recorded").mkdir()
+    ship.main(["--weights-dir", str(tmp_path / "recorded"), "--twin", str(tmp_path / "twin"), f"{tmp_path / 'ship'}:default"])
+    recorded = load_model(tmp_path / "recorded" / "default.pt")
+    assert recorded.card["input_preparation"] == recorded.preparation.to_dict() and recorded.preparation.kind == "box"
+    assert any("--budget" in line for line in recorded.card["reproduce"])
 
 
 # ------------------------------------------------------------------ the rows come from configs/rows

@@ -76,7 +76,8 @@ def _verify(model, pairs_path: Path, images: Path, out: Path, seed: int) -> dict
     from .evaluation.protocol import evaluate_model_on_pairs
     from .evaluation.metrics import plot_roc
 
-    report, scores, issame = evaluate_model_on_pairs(model, str(pairs_path), str(images), DEMO_FOLDS, seed=seed)
+    report, scores, issame = evaluate_model_on_pairs(model, str(pairs_path), str(images), DEMO_FOLDS, seed=seed,
+                                                     raw_photos=True)
     plot_roc({f"{model.encoder.name}, protected queries": (scores, issame)}, out / "roc.png",
              title=f"LFW folds {DEMO_FOLDS[0]}-{DEMO_FOLDS[-1]}, one random rank per query")
     with atomic_write(out / "verification.json", "w") as fh:
@@ -171,9 +172,10 @@ def run_demo(data: str | os.PathLike | None, out: str | os.PathLike, count: int 
 def _demo(folder: Path, faces: list[Path], out: Path, model, pairs: Path, verifying: bool, seed: int,
           overwrite: bool) -> DemoResult:
     encoder = model.encoder if model else None
+    # Photos are prepared as the model records (its crop box, or five-point alignment of raw photos).
     protected = protect_files(faces, out / "faces", ChannelPlan.tface(), seed=seed,
                               crop=model.crop if model else DEFAULT_CROP, encoder=encoder, progress=False,
-                              overwrite=overwrite)
+                              overwrite=overwrite, preparation=model.preparation if model else None)
     sheets = protected.previews
     plan = (encoder.plan if encoder else ChannelPlan.tface()).fingerprint
     print(f"protected {len(sheets)} faces from {folder} with plan {plan}; preview sheets in {out / 'faces'}")
