@@ -37,7 +37,7 @@ def test_health_ready_and_model_info(setup):
     assert info["model"].startswith("default@") and len(info["model"]) == len("default@") + 12
     assert info["plan_fingerprint"] == "8a0257a1e65a4c01" and info["input_shape"] == [27, 112, 112]
     assert set(info["thresholds"]) >= {"1e-3", "1e-4"} and info["thresholds"]["1e-4"] > info["thresholds"]["1e-3"]
-    assert info["limits"]["max_faces"] == 32 and info["preparation"] == "box"
+    assert info["limits"]["max_faces"] == 32 and info["preparation"] == setup.deployed.preparation["kind"]
 
 
 def test_client_record_route_gives_what_the_client_protects_with(setup):

@@ -168,3 +168,13 @@ def test_sdk_pinned_record_must_match_the_server(tmp_path):
             with pytest.raises(PartialFaceError, match="but the server at .* runs default@"):
                 stale.record
             assert np.isfinite(stale.model_info()["thresholds"]["1e-3"])
+
+
+def test_calibrate_never_replaces_an_existing_out_without_overwrite(tmp_path):
+    """Checked before any embedding: a file already at --out (here a user's notes) is refused, unchanged."""
+    notes = tmp_path / "notes.json"
+    notes.write_text("mine\n")
+    faces = tmp_path / "faces"
+    status, _, err = cli("calibrate", "default", "--images", str(faces), "--out", str(notes))
+    assert status == 2 and "--out" in err and str(notes) in err and "--overwrite" in err
+    assert notes.read_text() == "mine\n"

@@ -41,8 +41,9 @@ MAX_COUNT = 1000  # preview sheets on one page: beyond this the page is unusable
 
 NO_FACES_HELP = """no face photos found.
 Give a folder of face photos with DATA=/path/to/faces (make demo DATA=...) or --data.
-Photos should be roughly aligned faces: 112x112 crops, or 250x250 LFW-style photos with the face centred
-(the default crop keeps the central 112x112 box). LFW (deep-funneled) can be obtained from the
+Photos are prepared as the default model records: raw photos (any size; each face found and five-point
+aligned) for a model trained on aligned faces, else 112x112 crops or 250x250 LFW-style photos with the
+face centred (the crop keeps the central 112x112 box). LFW (deep-funneled) can be obtained from the
 University of Massachusetts' "Labeled Faces in the Wild" page; unpack it so that it holds
 Name/Name_0001.jpg folders (and its pairs.txt beside them for the verification step)."""
 

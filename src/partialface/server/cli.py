@@ -15,6 +15,7 @@ import logging
 import shlex
 
 from ..errors import PartialFaceError
+from ..outputs import check_output_file
 
 __all__ = ["add_serve_arguments", "add_keys_arguments", "add_calibrate_arguments"]
 
@@ -145,6 +146,7 @@ def add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random ranks (default 0)")
     p.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="payload dtype (default float16)")
     p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out (e.g. a model's shipped thresholds)")
     p.set_defaults(func=run_calibrate)
 
 
@@ -169,6 +171,7 @@ def run_calibrate(args) -> int:
     default = args.default_far if args.default_far is not None else args.far[0]
     if default not in args.far:
         raise PartialFaceError(f"--default-far {default:g} is not one of --far {args.far}")
+    check_output_file(args.out, "--out", args.overwrite)  # before the embedding work, not after it
     exclude = _excluded_people(args.pairs, args.exclude_folds)
     words = ["partialface", "calibrate", args.model, "--images", args.images]
     words += ["--max-images", str(args.max_images)] if args.max_images is not None else []
