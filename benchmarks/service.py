@@ -18,8 +18,9 @@ the gallery API before it starts); ``c`` client threads, each with its own conne
 precomputed payloads of real faces (verify against one subject, identify top-5) until ``--requests``
 answers or ``--seconds`` have passed; p50 / p99 of the request latency over loopback.
 
-client: what a client spends per photo: preparation (decode + box crop), protection (one random rank,
-scaled) and serialisation (float16 wire payload), one photo at a time on one thread.
+client: what a client spends per photo: preparation as the model records it (decode, then the crop box,
+or face detection + five-point alignment), protection (one random rank, scaled) and serialisation
+(float16 wire payload), one photo at a time on one thread.
 
 wire: each face of LFW folds 7-8 is protected once and embedded from a float32 and from a float16
 payload of the same channels: the cosine between the two templates, and the verification accuracy
@@ -238,7 +239,8 @@ def run_client(args) -> dict:
         t3 = time.perf_counter()
         for name, seconds in zip(steps, (t1 - t0, t2 - t1, t3 - t2)):
             steps[name].append(seconds)
-    out = {"model": deployed.id, "photos": len(photos), "torch_threads": torch.get_num_threads()}
+    out = {"model": deployed.id, "preparation": record.preparation["kind"], "photos": len(photos),
+           "torch_threads": torch.get_num_threads()}
     for name, values in steps.items():
         out[name] = _percentiles(values[1:])
     out["total"] = _percentiles([sum(v) for v in zip(*(values[1:] for values in steps.values()))])
