@@ -97,7 +97,15 @@ def _input_preparation(ckpt: dict, five_point: Path | None) -> dict:
     training since it exists); for older runs the fixed box, or the five-point alignment of ``five_point``
     (the report of the ``partialface align`` job that made the training faces)."""
     if five_point is None and ckpt.get("preparation"):
-        return dict(ckpt["preparation"])
+        record = dict(ckpt["preparation"])
+        for entry in ckpt["config"]["DATASETS"]:  # the align job that made a training folder, when one did
+            root = Path(entry.get("root") or f"{ckpt['config']['DATA_ROOT']}/{entry['name']}")
+            if record["kind"] == "five-point" and (root / "align_report.json").is_file():
+                report = json.loads((root / "align_report.json").read_text())
+                settings = report.get("settings", {})
+                record["made_by"] = (f"partialface align {report.get('source', 'SRC')} {root} --frame "
+                                     f"{settings.get('frame', 250)} --pick {settings.get('pick', 'central')}")
+        return record
     crop = ckpt["crop"]
     if five_point is None:
         return {"kind": "box", **crop}
