@@ -12,7 +12,7 @@ from partialface.client import ClientRecord
 from partialface.server.app import openapi_schema
 from partialface.wire import MEDIA_TYPE, WireLimits
 
-from ._service_fixtures import Setup, lfw_people, problem
+from ._service_fixtures import README_STRANGERS, README_SUBJECT, Setup, lfw_people, lfw_person, problem
 from .conftest import REPO_ROOT
 
 
@@ -170,11 +170,12 @@ def test_listing_pages_and_validates(setup):
 
 
 # ----------------------------------------------------------------------------- decisions on real faces
-def test_verify_identify_compare_on_lfw_faces(setup, people):
-    alice, bob, carol = people
-    assert setup.post("/v1/subjects/alice/templates", setup.payload(setup.protect(alice[:1])), create="true").status_code == 201
-    assert setup.post("/v1/subjects/bob/templates", setup.payload(setup.protect(bob[:1])), create="true").status_code == 201
-    query = setup.payload(setup.protect(alice[1:2]))
+def test_verify_identify_compare_on_lfw_faces(setup):
+    alice = lfw_person(README_SUBJECT, 6)
+    bob, carol = (lfw_person(name, 4) for name in README_STRANGERS)
+    assert setup.post("/v1/subjects/alice/templates", setup.payload(setup.protect(alice[:4])), create="true").status_code == 201
+    assert setup.post("/v1/subjects/bob/templates", setup.payload(setup.protect(bob)), create="true").status_code == 201
+    query = setup.payload(setup.protect(alice[4:5]))  # a photo of alice that was not enrolled
     verdict = setup.post("/v1/subjects/alice/verify", query, "recognize").json()
     assert verdict["match"] is True and verdict["threshold"] == setup.thresholds.at()[1] and verdict["far"] == "1e-3"
     assert setup.post("/v1/subjects/bob/verify", query, "recognize").json()["match"] is False
@@ -184,8 +185,9 @@ def test_verify_identify_compare_on_lfw_faces(setup, people):
     assert setup.post("/v1/identify", stranger, "recognize").json()["candidates"] == []  # open set: unknown
     closed = setup.post("/v1/identify", stranger, "recognize", open_set="false", top_k=2).json()["candidates"]
     assert len(closed) == 2 and not any(c["match"] for c in closed) and closed[0]["score"] >= closed[1]["score"]
-    same = setup.post("/v1/compare", setup.payload(setup.protect([alice[0], alice[2]])), "recognize").json()
-    other = setup.post("/v1/compare", setup.payload(setup.protect([alice[0], carol[0]])), "recognize").json()
+    # compare: one photo under two random ranks is a match, two people are not
+    same = setup.post("/v1/compare", setup.payload(setup.protect([alice[5], alice[5]])), "recognize").json()
+    other = setup.post("/v1/compare", setup.payload(setup.protect([alice[5], carol[0]])), "recognize").json()
     assert same["match"] and not other["match"] and same["score"] > other["score"]
     strict = setup.post("/v1/subjects/alice/verify", query, "recognize", far="1e-4").json()
     assert strict["far"] == "1e-4" and strict["threshold"] == setup.thresholds.at("1e-4")[1]

@@ -16,7 +16,7 @@ from partialface.client import Client, ServiceError
 from partialface.errors import PartialFaceError
 from partialface.gallery import open_gallery
 
-from ._service_fixtures import cli, create_key, lfw_people, run_cli, running_server
+from ._service_fixtures import README_STRANGERS, README_SUBJECT, cli, create_key, lfw_people, lfw_person, run_cli, running_server
 from .test_gallery import store_url  # noqa: F401  (the SQLite and, when PARTIALFACE_TEST_POSTGRES is set, PostgreSQL stores)
 
 pytestmark = pytest.mark.slow
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 def test_command_line_contract_end_to_end(tmp_path, monkeypatch):
     """The README's walk-through: a key, a server on SQLite, enroll from photos, verify, identify, delete.
     The server is a child process; the commands run in this process (cli) but one, to save start-ups."""
-    alice, bob = lfw_people(min_photos=4, count=2)
+    alice, bob = lfw_person(README_SUBJECT, 6), lfw_person(README_STRANGERS[0], 1)
     gallery = f"sqlite:///{tmp_path / 'G.db'}"
     made = run_cli("keys", "create", "--gallery", gallery, "--scope", "admin", "--label", "readme")
     assert made.returncode == 0, made.stderr
@@ -35,14 +35,14 @@ def test_command_line_contract_end_to_end(tmp_path, monkeypatch):
     assert status == 0 and key.split("_")[1] in listed and "admin" in listed and key not in listed
     with running_server(gallery, tmp_path) as server:
         client = ["client", "--server", server.url, "--key", key]
-        status, out, err = cli(*client, "enroll", "alice", str(alice[0]), str(alice[1]))
-        assert status == 0 and "2 template(s)" in out, err
-        status, out, err = cli(*client, "verify", "alice", str(alice[2]), "--json")
+        status, out, err = cli(*client, "enroll", "alice", *map(str, alice[:4]))
+        assert status == 0 and "4 template(s)" in out, err
+        status, out, err = cli(*client, "verify", "alice", str(alice[5]), "--json")
         assert status == 0, err
         answer = json.loads(out)
         assert answer["match"] is True and isinstance(answer["score"], float)
         monkeypatch.setenv("PARTIALFACE_API_KEY", key)  # the key from the environment instead of --key
-        status, out, err = cli("client", "--server", server.url, "identify", str(alice[3]), "--json")
+        status, out, err = cli("client", "--server", server.url, "identify", str(alice[4]), "--json")
         assert status == 0, err
         assert [c["subject"] for c in json.loads(out)["candidates"]] == ["alice"]
         assert json.loads(cli(*client, "identify", str(bob[0]), "--json")[1])["candidates"] == []
@@ -50,7 +50,7 @@ def test_command_line_contract_end_to_end(tmp_path, monkeypatch):
         assert json.loads(cli(*client, "compare", str(alice[0]), str(bob[0]), "--json")[1])["match"] is False
         assert [s["name"] for s in json.loads(cli(*client, "subjects", "--json")[1])] == ["alice"]
         status, out, _ = cli(*client, "delete", "alice")
-        assert status == 0 and "deleted alice (2 template(s))" in out
+        assert status == 0 and "deleted alice (4 template(s))" in out
         status, _, err = cli(*client, "verify", "alice", str(alice[2]))
         assert status == 2 and "HTTP 404" in err and "Traceback" not in err
         status, _, err = cli("client", "--server", server.url, "--key", "pfk_bad", "subjects")
