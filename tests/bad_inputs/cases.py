@@ -149,7 +149,7 @@ CASES = [
     Case("a 16-bit greyscale PNG (was read as white)", "protect bad/grey16.png --out out", 0,
          "wrote 1 protected faces"),
     Case("demo on a folder with bad photos", "demo --data bad --out shown --count 8 --no-verify", 1,
-         "cannot load face image"),
+         "cannot read image 'bad/empty.jpg'"),
     Case("a photo as pairs.txt", "eval --model default --pairs photos/Ann/face.jpg --images lfw/images", 2,
          "is not a text pairs file"),
     Case("a missing .bin", "eval --model default --pairs nowhere.bin", 2, "cannot read verification .bin 'nowhere.bin'"),
