@@ -18,9 +18,9 @@ of TensorFlow).
 from __future__ import annotations
 
 import importlib.util
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -111,14 +111,31 @@ def _exclusive_box(rect: Any, score: float) -> FaceBox:
     return FaceBox(int(rect.left()), int(rect.top()), int(rect.right()) + 1, int(rect.bottom()) + 1, float(score))
 
 
-@lru_cache(maxsize=None)
-def _hog_model() -> Any:
-    return import_dlib().get_frontal_face_detector()
+# dlib's models are not safe to share between threads: two threads running the one HOG detector at once
+# crash the process now and then (a segmentation fault, reproduced with two clients preparing photos at
+# the same moment). Each model is built once per process, under a lock, and every call into it holds
+# that model's own lock, so threads wait for each other instead of crashing (a model per thread would
+# cost the 68-point predictor's 100 MB and second of loading in each).
+_MODELS: dict[str, tuple[Any, threading.Lock]] = {}
+_MODELS_LOCK = threading.Lock()
 
 
-@lru_cache(maxsize=None)
-def _cnn_model() -> Any:
-    return import_dlib().cnn_face_detection_model_v1(str(dlib_model_file(CNN_DETECTOR_FILE)))
+def shared_dlib_model(key: str, build: Callable[[], Any]) -> tuple[Any, threading.Lock]:
+    """The process's one instance of the dlib model ``key`` (built by ``build`` on first use) and the lock
+    every call into it must hold."""
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = (build(), threading.Lock())
+        return _MODELS[key]
+
+
+def _hog_model() -> tuple[Any, threading.Lock]:
+    return shared_dlib_model("hog", lambda: import_dlib().get_frontal_face_detector())
+
+
+def _cnn_model() -> tuple[Any, threading.Lock]:
+    return shared_dlib_model(
+        CNN_DETECTOR_FILE, lambda: import_dlib().cnn_face_detection_model_v1(str(dlib_model_file(CNN_DETECTOR_FILE))))
 
 
 class DlibHogDetector:
@@ -127,10 +144,11 @@ class DlibHogDetector:
     def __init__(self, upsample: int = 1) -> None:
         self.upsample = int(upsample)
         self.name = "hog"
-        self._model = _hog_model()
+        self._model, self._lock = _hog_model()
 
     def detect(self, pixels: np.ndarray) -> list[FaceBox]:
-        rects, scores, _ = self._model.run(np.ascontiguousarray(pixels), self.upsample, 0.0)
+        with self._lock:
+            rects, scores, _ = self._model.run(np.ascontiguousarray(pixels), self.upsample, 0.0)
         return [_exclusive_box(rect, score) for rect, score in zip(rects, scores)]
 
 
@@ -140,10 +158,11 @@ class DlibCnnDetector:
     def __init__(self, upsample: int = 0) -> None:
         self.upsample = int(upsample)
         self.name = "cnn"
-        self._model = _cnn_model()
+        self._model, self._lock = _cnn_model()
 
     def detect(self, pixels: np.ndarray) -> list[FaceBox]:
-        found = self._model(np.ascontiguousarray(pixels), self.upsample)
+        with self._lock:
+            found = self._model(np.ascontiguousarray(pixels), self.upsample)
         return [_exclusive_box(item.rect, item.confidence) for item in found]
 
 

@@ -16,14 +16,14 @@ dlib's two shape predictors (both in ``face-recognition-models``) place differen
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
 
 from ..checks import check_choice
-from .detectors import FaceBox, dlib_model_file, import_dlib
+from .detectors import FaceBox, dlib_model_file, import_dlib, shared_dlib_model
 from .template import ARCFACE_TEMPLATE
 
 __all__ = ["LandmarkModel", "Dlib68Landmarks", "Dlib5Landmarks", "LANDMARKS", "make_landmarks", "DLIB5_TEMPLATE"]
@@ -52,17 +52,18 @@ class LandmarkModel(Protocol):
     def locate(self, pixels: np.ndarray, box: FaceBox) -> np.ndarray: ...
 
 
-def _shape_points(predictor: Any, pixels: np.ndarray, box: FaceBox) -> np.ndarray:
+def _shape_points(predictor: tuple[Any, threading.Lock], pixels: np.ndarray, box: FaceBox) -> np.ndarray:
     dlib = import_dlib()
     # dlib rectangles are inclusive
     rect = dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1)
-    shape = predictor(np.ascontiguousarray(pixels), rect)
+    model, lock = predictor  # shared between threads: one call at a time (detectors.shared_dlib_model)
+    with lock:
+        shape = model(np.ascontiguousarray(pixels), rect)
     return np.array([(point.x, point.y) for point in shape.parts()], dtype=np.float64)
 
 
-@lru_cache(maxsize=None)
-def _predictor(file_name: str) -> Any:
-    return import_dlib().shape_predictor(str(dlib_model_file(file_name)))
+def _predictor(file_name: str) -> tuple[Any, threading.Lock]:
+    return shared_dlib_model(file_name, lambda: import_dlib().shape_predictor(str(dlib_model_file(file_name))))
 
 
 class Dlib68Landmarks:
