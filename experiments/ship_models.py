@@ -82,29 +82,35 @@ def _teacher(cfg: dict) -> dict | None:
                      "landmarks, 150x150 chip; descriptors centred on the training set's mean"}
 
 
+def _roots(cfg: dict) -> list[str]:
+    """The folder of each training set of a resolved config."""
+    return [entry.get("root") or f"{cfg['DATA_ROOT']}/{entry['name']}" for entry in cfg["DATASETS"]]
+
+
 def _data(cfg: dict) -> str:
-    roots = [entry.get("root") or f"{cfg['DATA_ROOT']}/{entry['name']}" for entry in cfg["DATASETS"]]
     people = (f"every person outside pairs.txt folds {cfg['EXCLUDE_FOLDS']}" if cfg["EXCLUDE_FOLDS"]
               else "every person")
     margin = cfg.get("MARGIN_MIN_IMAGES", 1)
-    return (f"{' + '.join(roots)}: {people} with >= {cfg['MIN_IMAGES']} images"
+    return (f"{' + '.join(_roots(cfg))}: {people} with >= {cfg['MIN_IMAGES']} images"
             + (f" (a head class, the margin loss, from {margin})" if margin > cfg["MIN_IMAGES"] else "")
             + f"; crop {cfg['CROP']}")
 
 
+def _align_command(settings: dict, source: str = "IMAGES", out: str = "OUT") -> str:
+    """The ``partialface align`` command of an align job's report settings."""
+    return f"partialface align {source} {out} --frame {settings.get('frame', 250)} --pick {settings.get('pick', 'central')}"
+
+
 def _input_preparation(ckpt: dict, five_point: Path | None) -> dict:
     """How query faces must be prepared: the checkpoint's own record (``InputPreparation``, written by
-    training since it exists); for older runs the fixed box, or the five-point alignment of ``five_point``
-    (the report of the ``partialface align`` job that made the training faces)."""
+    training since it exists), with the align job that made a five-point training folder; for older runs
+    the fixed box, or the five-point alignment of ``five_point`` (that job's report)."""
     if five_point is None and ckpt.get("preparation"):
         record = dict(ckpt["preparation"])
-        for entry in ckpt["config"]["DATASETS"]:  # the align job that made a training folder, when one did
-            root = Path(entry.get("root") or f"{ckpt['config']['DATA_ROOT']}/{entry['name']}")
-            if record["kind"] == "five-point" and (root / "align_report.json").is_file():
-                report = json.loads((root / "align_report.json").read_text())
-                settings = report.get("settings", {})
-                record["made_by"] = (f"partialface align {report.get('source', 'SRC')} {root} --frame "
-                                     f"{settings.get('frame', 250)} --pick {settings.get('pick', 'central')}")
+        reports = [Path(root) / "align_report.json" for root in _roots(ckpt["config"])]
+        for report in (r for r in reports if record["kind"] == "five-point" and r.is_file()):
+            made = json.loads(report.read_text())
+            record["made_by"] = _align_command(made.get("settings", {}), made.get("source", "IMAGES"), str(report.parent))
         return record
     crop = ckpt["crop"]
     if five_point is None:
@@ -114,7 +120,7 @@ def _input_preparation(ckpt: dict, five_point: Path | None) -> dict:
     return {"kind": "five-point", "template": "ArcFace 112x112 five-point template",
             "frame": {"size": frame, "offset": [(frame - 112) // 2] * 2}, "crop": crop,
             **{key: settings[key] for key in ("detector", "landmarks", "pick") if key in settings},
-            "made_by": f"partialface align IMAGES OUT --frame {frame} --pick {settings.get('pick', 'central')}"}
+            "made_by": _align_command(settings)}
 
 
 def card_for_run(run: Path, twin: Path | None = None, five_point: Path | None = None) -> dict:

@@ -96,8 +96,8 @@ def lfw_person(name: str, count: int) -> list[Path]:
     return photos
 
 
-# The README's walk-through: a subject enrolled from four photos (a fused template, docs/gallery.md), new
-# photos of them, and two people never enrolled. The shipped PartialFace model is weak on one photo
+# The README's walk-through: a subject enrolled from four photos (a fused template, docs/gallery.md) and new
+# photos of them; Tony_Blair, the README's stranger, and one more are never enrolled. The shipped PartialFace model is weak on one photo
 # against one (docs/results.md: TAR@FAR=1e-3 under 20 % on unseen people), so decisions on real faces
 # are checked where a deployment would make them: against a subject enrolled from several photos.
 README_SUBJECT, README_STRANGERS = "Colin_Powell", ("Tony_Blair", "Gerhard_Schroeder")
