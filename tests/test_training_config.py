@@ -211,3 +211,16 @@ def test_shipped_configs() -> None:
     assert (tface["DATASETS"][0]["scale"], tface["DATASETS"][0]["margin"], tface["DATASETS"][0]["batch_size"]) == (64, 0.5, 64)
     assert tface["LRS"][0] == 0.1 and tface["STAGES"] == [10, 18, 22] and tface["NUM_EPOCH"] == 24
     assert tface["NUM_AUG"] == 3 and tface["ENCODER"] == "partialface" and tface["WEIGHT_DECAY"] == 0.0005
+
+
+def test_resume_tolerates_keys_added_after_a_checkpoint_at_their_default() -> None:
+    """A run saved before a key existed still resumes while the key keeps its default; a new value does not."""
+    from partialface.training.config import DEFAULTS, config_differences
+
+    saved = {"SEED": 1337, "EMBEDDING_SIZE": 512}
+    current = {**saved, "SKIP_UNREADABLE": DEFAULTS["SKIP_UNREADABLE"]}
+    assert config_differences(saved, current) == []
+    assert config_differences(saved, {**current, "SKIP_UNREADABLE": True}) == ["SKIP_UNREADABLE"]
+    assert config_differences(saved, {**current, "SEED": 7}) == ["SEED"]
+    # a key the current config lacks but the checkpoint holds is a difference (e.g. a removed option)
+    assert config_differences({**saved, "SKIP_UNREADABLE": True}, saved) == ["SKIP_UNREADABLE"]

@@ -217,7 +217,18 @@ def _resolve_aliases(cfg: dict[str, Any], raw: Mapping[str, Any]) -> None:
 
 
 def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any], ignore: Iterable[str] = RUNTIME_KEYS) -> list[str]:
-    """Keys (outside ``ignore``) whose values differ between two resolved configs, sorted."""
+    """Keys (outside ``ignore``) whose values differ between two resolved configs, sorted.
+
+    A key the saved config lacks, because it was written before the key existed, counts as unchanged
+    while the current config holds the key's default: every key is introduced with the default that
+    reproduces the older behaviour, so such a run still resumes (and a non-default value still does not).
+    """
     ignored = set(ignore)
     keys = (set(saved) | set(current)) - ignored
-    return sorted(k for k in keys if saved.get(k) != current.get(k))
+
+    def differs(key: str) -> bool:
+        if key not in saved and key in DEFAULTS and current.get(key) == DEFAULTS[key]:
+            return False
+        return saved.get(key) != current.get(key)
+
+    return sorted(k for k in keys if differs(k))
