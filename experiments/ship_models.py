@@ -16,6 +16,12 @@ The card records the recipe (losses and weights, data sets, augmentation, views,
 (``input_preparation``: the checkpoint's own record, the crop box or the five-point alignment of a
 folder made by ``partialface align``; ``--five-point ALIGN_REPORT`` describes runs older than the record).
 
+``--privacy docs/frontier.json`` adds what a trained attacker recovers from the model's plan (the
+frontier row of that plan: white-box and enhanced white-box SSIM, judge verification, rank-1):
+
+    python experiments/ship_models.py runs/ship/partialface_private_ship:private \
+        --twin runs/levers/partialface_private --privacy docs/frontier.json
+
 From a GPU protocol run (experiments/gpu_protocol.py; how the shipped models were made):
 
     python experiments/ship_models.py --gpu experiments/results/gpu_h200_run2.json --models DIR \\
@@ -123,7 +129,23 @@ def _input_preparation(ckpt: dict, five_point: Path | None) -> dict:
             "made_by": _align_command(settings)}
 
 
-def card_for_run(run: Path, twin: Path | None = None, five_point: Path | None = None) -> dict:
+def _privacy(frontier: Path, fingerprint: str | None) -> dict:
+    """The frontier row (docs/frontier.json) of the model's plan: what a trained attacker recovers from
+    what its clients send, with the target and the commands that measured it."""
+    report = json.loads(frontier.read_text())
+    row = next((row for row in report["rows"] if not row["anchor"] and row["plan"]["fingerprint"] == fingerprint), None)
+    if row is None or not row.get("attacks"):
+        raise SystemExit(f"{frontier}: no attacked setting with the model's plan {fingerprint}")
+    choice = report.get("recommendation") or {}
+    return {"setting": row["setting"], "label": row["label"], "attacks": row["attacks"],
+            "target": report["target"], "recommended": choice.get("setting") == row["setting"],
+            "attacker": {"options": report["attack"]["options"], "source": row["attack_source"]},
+            "reproduce": [row["commands"]["attack"], "python experiments/frontier.py report --docs docs"],
+            "measured_in": str(frontier)}
+
+
+def card_for_run(run: Path, twin: Path | None = None, five_point: Path | None = None,
+                 privacy: Path | None = None) -> dict:
     ckpt = load_checkpoint(run / "checkpoint.pt")
     measured = twin or run
     cfg, report = ckpt["config"], json.loads((measured / "eval.json").read_text())
@@ -148,7 +170,10 @@ def card_for_run(run: Path, twin: Path | None = None, five_point: Path | None = 
         card["reproduce"] = [f"python experiments/levers.py run {twin.name} {run.name} --out {run.parent} "
                              f"--budget {cfg['MAX_SAMPLES']}",
                              f"python experiments/ship_models.py {run}:NAME --twin {twin}"
-                             + (f" --five-point {five_point}" if five_point else "")]
+                             + (f" --five-point {five_point}" if five_point else "")
+                             + (f" --privacy {privacy}" if privacy else "")]
+    if privacy is not None:
+        card["privacy"] = _privacy(privacy, card["plan"])
     return card
 
 
@@ -204,6 +229,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="the twin run of each RUN (same recipe without folds 7-8), one per item")
     parser.add_argument("--five-point", type=Path,
                         help="report.json of the `partialface align` job that made the training faces")
+    parser.add_argument("--privacy", type=Path,
+                        help="docs/frontier.json: the card quotes the attacks measured on the model's plan")
     parser.add_argument("items", nargs="+", metavar="RUN:NAME or JOB:NAME")
     args = parser.parse_args(argv)
     if args.twin_eval and len(args.twin_eval) != len(args.items):
@@ -220,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
             out = ship_gpu_job(args.gpu, args.models, source, name, args.weights_dir,
                                args.twin_eval[index] if args.twin_eval else None)
         else:
-            card = card_for_run(Path(source), args.twin[index] if args.twin else None, args.five_point)
+            card = card_for_run(Path(source), args.twin[index] if args.twin else None, args.five_point, args.privacy)
             out = export_model(Path(source) / "checkpoint.pt", args.weights_dir / f"{name}.pt", card=card)
         print(f"{name}: {out} ({out.stat().st_size / 1e6:.1f} MB)")
 

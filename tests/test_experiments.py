@@ -136,6 +136,23 @@ def test_shipping_a_recipe_run_records_its_twin_recipe_teacher_and_preparation(t
     recorded = load_model(tmp_path / "recorded" / "default.pt")
     assert recorded.card["input_preparation"] == recorded.preparation.to_dict() and recorded.preparation.kind == "box"
     assert any("--budget" in line for line in recorded.card["reproduce"])
+    # --privacy: the card quotes the frontier row of the model's plan (the twin's eval names it "x").
+    attacks = {"white-box": {"ssim": 0.5, "judge_accuracy": 62.0, "judge_rank1": 7.0}}
+    row = {"setting": "s3", "label": "s3: ...", "anchor": False, "plan": {"fingerprint": "x"}, "attacks": attacks,
+           "attack_source": "runs/frontier/s3/attack/privacy.json", "commands": {"attack": "partialface attack ..."}}
+    frontier = {"rows": [{"setting": "rgb", "anchor": True}, row], "target": {"judge_accuracy": 65.0, "judge_rank1": 10.0},
+                "attack": {"options": ["--victims", "200"]}, "recommendation": {"setting": "s3"}}
+    (tmp_path / "frontier.json").write_text(json.dumps(frontier))
+    ship.main(["--weights-dir", str(tmp_path / "recorded"), "--twin", str(tmp_path / "twin"),
+               "--privacy", str(tmp_path / "frontier.json"), f"{tmp_path / 'ship'}:private"])
+    privacy = load_model(tmp_path / "recorded" / "private.pt").card["privacy"]
+    assert privacy["setting"] == "s3" and privacy["recommended"] and privacy["attacks"] == attacks
+    assert privacy["target"]["judge_rank1"] == 10.0 and privacy["reproduce"][0] == "partialface attack ..."
+    row["plan"]["fingerprint"] = "another plan"
+    (tmp_path / "frontier.json").write_text(json.dumps(frontier))
+    with pytest.raises(SystemExit, match="no attacked setting with the model's plan x"):
+        ship.main(["--weights-dir", str(tmp_path / "recorded"), "--twin", str(tmp_path / "twin"),
+                   "--privacy", str(tmp_path / "frontier.json"), f"{tmp_path / 'ship'}:private"])
 
 
 # ------------------------------------------------------------------ the rows come from configs/rows

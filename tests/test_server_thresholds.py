@@ -69,7 +69,7 @@ def test_thresholds_file_round_trip_and_checks(tmp_path):
         Thresholds.load(tmp_path / "other.json")
 
 
-@pytest.mark.parametrize("name", ["default", "rgb-baseline"])
+@pytest.mark.parametrize("name", sorted(shipped_models()))
 def test_each_shipped_model_ships_thresholds_for_its_own_weights(name):
     weights = shipped_models()[name]
     thresholds = Thresholds.load(thresholds_path(weights), model=weights_id(weights, name))
