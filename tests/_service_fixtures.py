@@ -120,8 +120,8 @@ class Setup:
     ``thresholds=None`` uses the shipped, calibrated ones (decisions on real faces need them).
     """
 
-    def __init__(self, tmp, limits=WireLimits(), thresholds: Thresholds | None = None):
-        self.deployed = DeployedModel.load("default")
+    def __init__(self, tmp, limits=WireLimits(), thresholds: Thresholds | None = None, model: str = "default"):
+        self.deployed = DeployedModel.load(model)
         self.thresholds = thresholds or Thresholds.load(thresholds_path(self.deployed.path), model=self.deployed.id)
         self.db = tmp / "gallery.db"
         self.gallery = open_gallery(f"sqlite:///{self.db}")

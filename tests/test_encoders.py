@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from partialface.api import load_model
+from partialface.api import load_model, shipped_models
 from partialface.encoders import (
     ENCODERS,
     InputEncoder,
@@ -201,13 +201,24 @@ SHIPPED_TEMPLATES = {
          [0.03714489936828613, -0.018580740317702293, 0.02535940334200859, -0.07819350808858871],
          [0.029160218313336372, -0.029205532744526863, 0.03675099089741707, -0.0521518737077713]],
     ),
+    "private": (  # the private plan's model (docs/frontier.md)
+        [-1.2449266910552979, -1.2433689832687378, -1.3543927669525146],
+        [-540.8403930664062, -544.832763671875, -568.3139038085938],
+        [[0.0753362700343132, -0.02372140996158123, 0.03786412999033928, 0.07572866976261139],
+         [0.07507459074258804, -0.02403940074145794, 0.03783666342496872, 0.07508956640958786],
+         [0.07313534617424011, -0.019952112808823586, 0.03432019054889679, 0.07805892080068588]],
+    ),
 }
+
+
+def test_every_shipped_model_is_pinned():
+    assert set(shipped_models()) == set(SHIPPED_TEMPLATES)
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED_TEMPLATES))
 def test_shipped_models_give_the_templates_they_gave_before(name):
     model = load_model(name)
-    assert model.encoder.name == ("partialface" if name == "default" else "rgb")
+    assert model.encoder.name == ("rgb" if name == "rgb-baseline" else "partialface")
     faces = torch.rand(3, 3, 112, 112, generator=torch.Generator().manual_seed(2024)) * 2 - 1
     templates = model.embed(faces, torch.Generator().manual_seed(7))
     sums, weighted, first = (torch.tensor(values) for values in SHIPPED_TEMPLATES[name])

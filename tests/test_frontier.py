@@ -129,3 +129,18 @@ def test_the_recommendation_is_the_most_accurate_setting_within_the_target(front
     assert choice["accuracy_cost"] == pytest.approx(4.0)
     closest = recommend([rows[1], rows[4]], target)  # none meets it: the lowest judge verification
     assert closest["setting"] == "c" and not closest["meets_target"]
+
+
+def test_the_committed_frontier_is_complete_and_of_one_recipe(frontier) -> None:
+    """docs/frontier.json, what docs/frontier.md quotes: at least six plan settings and both anchors, each
+    evaluated and attacked, all trained by the index's recipe at its budget (the rows compare)."""
+    report = json.loads((REPO / "docs" / "frontier.json").read_text())
+    index = frontier.Frontier(REPO / "configs" / "frontier" / "index.yaml", Path("runs/frontier"))
+    assert (report["recipe"], report["recipe_tag"], report["budget"]) == (index.recipe, index.recipe_tag,
+                                                                       index.index["budget"])
+    complete = [row for row in report["rows"] if row["accuracy"] and row["attacks"]]
+    assert {"rgb", "pruned"} <= {row["setting"] for row in complete if row["anchor"]}
+    assert len([row for row in complete if not row["anchor"]]) >= 6
+    for row in complete:
+        assert row["accuracy"]["samples"] == report["budget"], row["setting"]
+        assert row["accuracy"]["run"] == str(index.train_dir(row["setting"])), row["setting"]

@@ -70,6 +70,18 @@ def test_aliases_name_presets() -> None:
     assert preset_names()[: len(PRESETS)] == list(PRESETS)
 
 
+def test_the_private_alias_is_the_measured_recommendation(tmp_path) -> None:
+    """``private`` names the preset docs/frontier.json recommends, and works wherever a preset name does."""
+    report = json.loads((REPO / "docs" / "frontier.json").read_text())
+    choice = report["recommendation"]
+    assert choice["meets_target"] and ALIASES["private"] == choice["setting"]
+    assert ChannelPlan.preset("private").fingerprint == choice["fingerprint"]
+    config = tmp_path / "row.yaml"
+    config.write_text(yaml.safe_dump({"PLAN": "private", "NUM_CHS": get_preset("private").s}))
+    cfg = load_config([REPO / "configs" / "partialface_lfw_dev.yaml", config])
+    assert build_plan(cfg["PLAN"], cfg["NUM_CHS"]) == ChannelPlan.preset(choice["setting"])
+
+
 def test_unknown_names_list_the_presets(tmp_path) -> None:
     with pytest.raises(PartialFaceError, match="unknown plan preset 's4'.*known: tface.*did you mean s"):
         ChannelPlan.preset("s4")
@@ -131,3 +143,6 @@ def test_protect_plan_option_accepts_a_preset(tmp_path) -> None:
                              "--crop", "none", "--no-preview"]) == 0
     sent = load_protected(tmp_path / "out" / "face.png.npz")
     assert sent.channels.shape[0] == 9 and sent.plan == FINGERPRINTS["s3"]
+    assert partialface_main(["protect", str(tmp_path / "face.png"), "--out", str(tmp_path / "private"),
+                             "--plan", "private", "--crop", "none", "--no-preview"]) == 0
+    assert load_protected(tmp_path / "private" / "face.png.npz").plan == ChannelPlan.preset("private").fingerprint

@@ -249,3 +249,30 @@ def test_readyz_is_503_when_the_gallery_is_gone(tmp_path):
     broken.gallery.close()
     body = problem(broken.http.get("/readyz"), 503, "not-ready")
     assert "Traceback" not in body["detail"]
+
+
+def test_the_private_model_serves_nine_channel_queries(tmp_path):
+    """``serve --model private``: the plan docs/frontier.md recommends, end to end on real faces (9 channels)."""
+    from partialface.plan import ChannelPlan
+
+    private = Setup(tmp_path, model="private")
+    try:
+        info = private.http.get("/v1/model", headers=private.auth("recognize")).json()
+        assert info["model"].startswith("private@") and info["input_shape"] == [9, 112, 112]
+        assert info["plan_fingerprint"] == ChannelPlan.preset("private").fingerprint
+        alice, bob = lfw_person(README_SUBJECT, 6), lfw_person(README_STRANGERS[0], 4)
+        for name, photos in (("alice", alice[:4]), ("bob", bob)):
+            sent = private.protect(photos)
+            assert sent.shape == (len(photos), 9, 112, 112)
+            assert private.post(f"/v1/subjects/{name}/templates", private.payload(sent), create="true").status_code == 201
+        query = private.payload(private.protect(alice[4:5]))  # a photo of alice that was not enrolled
+        mine = private.post("/v1/subjects/alice/verify", query, "recognize").json()
+        theirs = private.post("/v1/subjects/bob/verify", query, "recognize").json()
+        assert mine["score"] > theirs["score"] and not theirs["match"]
+        closed = private.post("/v1/identify", query, "recognize", open_set="false", top_k=2).json()["candidates"]
+        assert [c["subject"] for c in closed] == ["alice", "bob"]
+        # a query protected with the published plan (27 channels) is not this deployment's
+        published = private.payload(np.zeros((1, 27, 112, 112), np.float32), plan=ChannelPlan.preset("tface").fingerprint)
+        problem(private.post("/v1/identify", published, "recognize"), 409, "plan-mismatch")
+    finally:
+        private.gallery.close()

@@ -103,8 +103,11 @@ _PRESET_LIST = (
 )
 PRESETS: dict[str, PlanPreset] = {preset.name: preset for preset in _PRESET_LIST}
 
-# Names that stand for a preset above (same tables, same fingerprint).
-ALIASES: dict[str, str] = {}
+# Names that stand for a preset above (same tables, same fingerprint). ``private`` is the setting
+# docs/frontier.md recommends to deployments that must hide identity from a trained attacker: the most
+# accurate measured preset whose white-box recovery stays within the target (judge verification <= 65 %,
+# rank-1 <= 10 %). The shipped model ``private`` is trained on it.
+ALIASES: dict[str, str] = {"private": "band5-s3"}
 
 
 def preset_names() -> list[str]:
