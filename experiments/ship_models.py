@@ -20,7 +20,7 @@ folder made by ``partialface align``; ``--five-point ALIGN_REPORT`` describes ru
 frontier row of that plan: white-box and enhanced white-box SSIM, judge verification, rank-1):
 
     python experiments/ship_models.py runs/ship/partialface_private_ship:private \
-        --twin runs/levers/partialface_private --privacy docs/frontier.json
+        --twin runs/ship/partialface_private --privacy docs/frontier.json
 
 From a GPU protocol run (experiments/gpu_protocol.py; how the shipped models were made):
 
