@@ -63,6 +63,12 @@ def _budget(ckpt: dict) -> dict:
             "batch_size": cfg["DATASETS"][0]["batch_size"], "seed": cfg["SEED"]}
 
 
+def _backbone(model: dict) -> str:
+    """The backbone's name; a rank-keyed wrapper names the network inside it too."""
+    inner = model["kwargs"].get("backbone") if model["name"] == "rank_keyed" else None
+    return f"rank_keyed ({inner} behind per-frequency input weights keyed by the identified rank)" if inner else model["name"]
+
+
 def _recipe(cfg: dict, encoder: dict) -> dict:
     """The training recipe of a resolved config: what beyond TFace's margin loss shaped the model."""
     return {
@@ -72,6 +78,7 @@ def _recipe(cfg: dict, encoder: dict) -> dict:
         "views": cfg.get("VIEWS", 1), "augment": cfg.get("AUGMENT", {}), "flip": cfg["FLIP"],
         "rank_copies": cfg["NUM_AUG"] if encoder.get("plan") else None,
         "training_ranks": encoder.get("training_ranks", "label-keyed") if encoder["name"] == "partialface" else None,
+        "rank_keyed": bool(cfg.get("RANK_KEYED", False)),
         "optimizer": {"lrs": cfg["LRS"], "stages": cfg["STAGES"], "stages_unit": cfg["STAGES_UNIT"],
                       "weight_decay": cfg["WEIGHT_DECAY"], "momentum": cfg["MOMENTUM"]},
     }
@@ -156,7 +163,7 @@ def card_for_run(run: Path, twin: Path | None = None, five_point: Path | None = 
     card = {
         "encoder": ckpt["encoder"]["name"],
         "plan": report.get("plan"),
-        "backbone": ckpt["model"]["name"],
+        "backbone": _backbone(ckpt["model"]),
         "data": _data(cfg),
         "budget": _budget(ckpt),
         "recipe": _recipe(cfg, ckpt["encoder"]),
@@ -198,7 +205,7 @@ def ship_gpu_job(results_path: Path, models: Path, job: str, name: str, weights_
     ckpt["card"] = {
         "encoder": ckpt["encoder"]["name"],
         "plan": twin["eval"].get("plan"),
-        "backbone": ckpt["model"]["name"],
+        "backbone": _backbone(ckpt["model"]),
         "data": (f"LFW deep-funneled (../shared/data/lfw): {people} with >= {cfg['MIN_IMAGES']} images "
                  f"({'all folds' if entry['all_folds'] else 'development split'}); crop {ckpt['crop']}"),
         "budget": {**_budget(ckpt), "trained_on": f"{results['setup']['gpu']}, {entry['train_s']} s "

@@ -4,11 +4,12 @@
 >>> backbone = get_model("ir18", in_channels=27)
 >>> head = get_head("arcface", embedding_size=512, num_classes=1000)
 
-Importing this package registers every backbone (:mod:`.iresnet`, :mod:`.mobilefacenet`) and head
+Importing this package registers every backbone (:mod:`.iresnet`, :mod:`.mobilefacenet`, the wrapper
+:mod:`.rank_keyed`) and head
 (:mod:`.heads`).
 """
 
-from . import iresnet, mobilefacenet  # noqa: F401  (importing registers the backbones)
+from . import iresnet, mobilefacenet, rank_keyed  # noqa: F401  (importing registers the backbones)
 from .backbone import Backbone
 from .heads import ClassHead, MarginHead, get_head, list_heads, register_head
 from .registry import get_model, list_models, register_model

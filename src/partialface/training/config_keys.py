@@ -104,6 +104,9 @@ KEYS: tuple[ConfigKey, ...] = (
               "extra keyword arguments of `partialface.encoders.get_encoder`, e.g. `{subset: 2}` for `fixed`"),
     ConfigKey("PLAN", "tface", c.plan, "a plan preset (`tface`, `s3`, `private`, ...: `partialface plan list`), a path "
               "to a plan JSON, or `{generate: SEED, m: 6, n: 6}`"),
+    ConfigKey("RANK_KEYED", False, c.boolean, "PartialFace only: wrap `BACKBONE_NAME` in `rank_keyed` "
+              "(`partialface.models.rank_keyed`): the model names the rank of each input and weights its channels "
+              "by frequency, not by slot; the rank identifier is fitted on `FREQUENCY_SCALE_SAMPLES` training faces"),
     ConfigKey("MODEL_OPTIONS", {}, c.without("in_channels", "embedding_size", "input_size",
                                              because="ENCODER, EMBEDDING_SIZE, INPUT_SIZE"),
               "extra keyword arguments of `get_model`, e.g. `{width: 0.5}`"),

@@ -46,6 +46,7 @@ from ..data import BatchAugmentation, CropSpec
 from ..encoders import FrequencyEncoder, InputEncoder, encoder_from_state, estimate_frequency_scale, get_encoder
 from ..errors import PartialFaceError
 from ..models import get_head, get_model
+from ..models.rank_keyed import RankKeyedBackbone
 from ..models.heads import HEADS
 from ..plan import ChannelPlan
 from ..checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
@@ -54,6 +55,7 @@ from .config_checks import ConfigError, key_errors
 from .data import KeyedDataset, TrainingData, build_training_data, sample_faces, training_preparation
 from .dev_evaluation import DevEvaluator
 from .distributed import DistributedContext, init_distributed, shutdown_distributed, synchronize_batch_norm
+from .rank_keyed import fit_rank_identifier, rank_channel_table
 from .objective import ObjectiveWeights, TrainingObjective, distillation_projection, prepare_teacher_targets
 from .run_folder import claim_run_folder, releases_run_folder_on_error
 from .run_log import RunLogger
@@ -324,9 +326,13 @@ class Trainer:
             "input_size": cfg["INPUT_SIZE"],
             **cfg["MODEL_OPTIONS"],
         }
+        self.model_name = cfg["BACKBONE_NAME"]
+        if cfg["RANK_KEYED"]:
+            self.model_name, self.model_kwargs = "rank_keyed", {
+                "rank_channels": rank_channel_table(self.encoder), "backbone": cfg["BACKBONE_NAME"], **self.model_kwargs}
         self.head_kwargs = _head_kwargs(cfg, self.data.num_classes)
         try:
-            backbone = get_model(cfg["BACKBONE_NAME"], **self.model_kwargs)
+            backbone = get_model(self.model_name, **self.model_kwargs)
         except (TypeError, ValueError) as err:
             raise ConfigError(f"BACKBONE_NAME {cfg['BACKBONE_NAME']} rejects MODEL_OPTIONS {cfg['MODEL_OPTIONS']}: {err}",
                               ("BACKBONE_NAME", "MODEL_OPTIONS")) from err
@@ -336,6 +342,8 @@ class Trainer:
             projection = distillation_projection(cfg["EMBEDDING_SIZE"], self.objective.teacher_size)
         if initialise:
             self._initialise_from(backbone, head)
+            if isinstance(backbone, RankKeyedBackbone) and not self.cfg["BACKBONE_RESUME"]:
+                fit_rank_identifier(backbone, self.encoder, sample_faces(self.data, cfg["FREQUENCY_SCALE_SAMPLES"], cfg["SEED"]))
         if self.context.is_distributed:
             backbone = synchronize_batch_norm(backbone, self.device)
         classifier = FaceClassifier(backbone, head, amp=self.amp, channels_last=cfg["CHANNELS_LAST"],
@@ -424,7 +432,7 @@ class Trainer:
         return {
             "format": CHECKPOINT_FORMAT,
             "model": {
-                "name": self.cfg["BACKBONE_NAME"],
+                "name": self.model_name,
                 "kwargs": dict(self.model_kwargs),
                 "state_dict": self.classifier.backbone.state_dict(),
             },
@@ -549,7 +557,7 @@ class Trainer:
         if self.context.is_main:
             logger.info(
                 "training %s (%s encoder, %d input channels) on %s; %d steps of %d (%d per epoch), %s",
-                cfg["BACKBONE_NAME"], self.encoder.name, self.encoder.out_channels, self.data.description,
+                cfg["BACKBONE_NAME"] + (" (rank-keyed)" if cfg["RANK_KEYED"] else ""), self.encoder.name, self.encoder.out_channels, self.data.description,
                 self.total_steps, self.global_batch, self.steps_per_epoch, self.device,
             )
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step",

@@ -1,0 +1,162 @@
+"""A backbone that recognises which rank of the plan it was sent and keys its input weights by frequency.
+
+A PartialFace query is one rank of the plan: ``S`` frequency channels in one of ``m * n`` (subset,
+permutation) arrangements. A plain backbone's first convolution sees channel slot ``j`` carry a different
+frequency in every rank, so one set of weights must serve 18 inputs of each face; that is where the
+published plan loses most of its accuracy against one fixed subset (docs/results.md, section 3).
+
+The rank is not hidden by the data: each DCT frequency has its own amplitude profile and its own
+horizontal/vertical texture, and a linear classifier on four statistics per channel names the rank of a
+face it has never seen (held-out accuracy in the run log; 100 % on the published plan's 18 ranks). This
+module does that first (:meth:`RankKeyedBackbone.identify`), then maps the sent channels through a 1x1
+projection whose weights belong to *frequencies*, not slots (``key_weight``, one column per channel the
+plan can send), and hands the result to an ordinary backbone. Each frequency's column is trained by
+every sample that carries it, in whatever slot, and the permutation costs nothing.
+
+Privacy is unchanged: what an attacker can recover depends on the channels a client sends, and an
+attacker can name the rank as easily as this module can (docs/privacy.md). The identifier is a fitted
+part of the model (:meth:`fit_identifier`, before training, on training faces), stored with its weights,
+so training and queries take the same path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from .backbone import Backbone
+from .registry import get_model, register_model
+
+__all__ = ["RankKeyedBackbone", "rank_features"]
+
+_FEATURES_PER_CHANNEL = 4
+
+
+def rank_features(sent: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Four statistics per sent channel (B, 4*S): what tells one frequency from another.
+
+    Log mean magnitude, log of mean square over squared mean magnitude (how peaked the coefficients
+    are), and the log ratios of mean horizontal and vertical differences to the mean magnitude (the
+    frequency's texture across neighbouring blocks).
+    """
+    x = sent.float()
+    magnitude = x.abs().mean(dim=(2, 3)).clamp_min(eps).log()
+    peak = x.pow(2).mean(dim=(2, 3)).clamp_min(eps).log() - 2 * magnitude
+    across = (x[..., 1:] - x[..., :-1]).abs().mean(dim=(2, 3)).clamp_min(eps).log() - magnitude
+    down = (x[..., 1:, :] - x[..., :-1, :]).abs().mean(dim=(2, 3)).clamp_min(eps).log() - magnitude
+    return torch.cat([magnitude, peak, across, down], dim=1)
+
+
+class RankKeyedBackbone(Backbone):
+    """Identify the rank, project the sent channels with per-frequency weights, embed with ``backbone``.
+
+    Args:
+        rank_channels: for each rank, the channel ids (any integers naming frequencies, e.g. indices into
+            the 192 DCT channels) in the order the client sends them; all ranks send ``S`` channels.
+        backbone: name of the inner backbone (``mobilefacenet_fast``, ``ir18``, ...).
+        in_channels: ``S``, the channels of one sent rank.
+        embedding_size, input_size: as every backbone.
+        keyed_channels: outputs of the per-frequency projection (the inner backbone's input channels;
+            default ``S``).
+        **options: further keyword options of the inner backbone.
+    """
+
+    def __init__(self, rank_channels: Sequence[Sequence[int]], backbone: str = "mobilefacenet_fast",
+                 in_channels: int = 27, embedding_size: int = 512, input_size: int = 112,
+                 keyed_channels: int | None = None, **options: Any) -> None:
+        super().__init__(in_channels, embedding_size, input_size)
+        table = [[int(c) for c in row] for row in rank_channels]
+        if not table or any(len(row) != in_channels for row in table):
+            raise ValueError(f"RankKeyedBackbone: rank_channels must list {in_channels} channels for each rank, "
+                             f"got lengths {sorted({len(row) for row in table})}")
+        if any(len(set(row)) != len(row) for row in table):
+            raise ValueError("RankKeyedBackbone: a rank of rank_channels sends one channel twice")
+        keys = sorted({c for row in table for c in row})
+        position = {c: i for i, c in enumerate(keys)}
+        self.rank_channels = table
+        self.num_ranks = len(table)
+        self.keyed_channels = in_channels if keyed_channels is None else keyed_channels
+        if not isinstance(self.keyed_channels, int) or self.keyed_channels < 1:
+            raise ValueError(f"RankKeyedBackbone: keyed_channels must be an integer >= 1, got {keyed_channels!r}")
+        self.register_buffer("positions", torch.tensor([[position[c] for c in row] for row in table]))
+        # Identity on the first rank of each group of channels: at initialisation every rank is mapped
+        # onto the slots of the rank sending the same channels in the first order seen (the permutation
+        # undone), so training starts where a plain backbone on unpermuted subsets would.
+        weight = torch.zeros(self.keyed_channels, len(keys))
+        for row in table:
+            for slot, c in enumerate(row):
+                if slot < self.keyed_channels and not bool(weight[:, position[c]].any()):
+                    weight[slot, position[c]] = 1.0
+        self.key_weight = nn.Parameter(weight)
+        features = _FEATURES_PER_CHANNEL * in_channels
+        self.register_buffer("feature_mean", torch.zeros(features))
+        self.register_buffer("feature_std", torch.ones(features))
+        self.register_buffer("identifier_weight", torch.zeros(self.num_ranks, features))
+        self.register_buffer("identifier_bias", torch.zeros(self.num_ranks))
+        self.backbone = get_model(backbone, in_channels=self.keyed_channels, embedding_size=embedding_size,
+                                  input_size=input_size, **options)
+
+    # ----------------------------------------------------------------- the rank identifier
+    def identify_features(self, features: torch.Tensor) -> torch.Tensor:
+        """(B,) the most likely rank of each row of :func:`rank_features` (B, 4*S)."""
+        z = (features - self.feature_mean) / self.feature_std
+        return (z @ self.identifier_weight.t() + self.identifier_bias).argmax(dim=1)
+
+    def identify(self, sent: torch.Tensor) -> torch.Tensor:
+        """(B,) the rank each sent tensor (B, S, H, W) most likely is (an index into ``rank_channels``)."""
+        return self.identify_features(rank_features(sent))
+
+    @torch.enable_grad()
+    def fit_identifier(self, features: torch.Tensor, ranks: torch.Tensor, steps: int = 200,
+                       l2: float = 1e-3) -> None:
+        """Fit the identifier: multinomial logistic regression on :func:`rank_features`, by L-BFGS.
+
+        ``features`` (N, 4*S) are those of training faces encoded with known ``ranks`` (N,);
+        deterministic for fixed inputs (full-batch, no random draw).
+        """
+        features = features.detach().double()
+        ranks = torch.as_tensor(ranks, dtype=torch.long, device=features.device)
+        mean, std = features.mean(dim=0), features.std(dim=0).clamp_min(1e-6)
+        z = (features - mean) / std
+        weight = torch.zeros(self.num_ranks, z.shape[1], dtype=torch.float64, device=z.device, requires_grad=True)
+        bias = torch.zeros(self.num_ranks, dtype=torch.float64, device=z.device, requires_grad=True)
+        optimizer = torch.optim.LBFGS([weight, bias], max_iter=steps, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(z @ weight.t() + bias, ranks) + l2 * weight.pow(2).sum()
+            loss.backward()
+            return loss
+
+        optimizer.step(closure)
+        with torch.no_grad():
+            self.feature_mean.copy_(mean.float())
+            self.feature_std.copy_(std.float())
+            self.identifier_weight.copy_(weight.float())
+            self.identifier_bias.copy_(bias.float())
+
+    # ----------------------------------------------------------------- the network
+    def keyed_input(self, sent: torch.Tensor, ranks: torch.Tensor | None = None) -> torch.Tensor:
+        """The per-frequency projection of the sent channels (B, keyed_channels, H, W); ``ranks`` default
+        to :meth:`identify`'s."""
+        if ranks is None:
+            ranks = self.identify(sent)
+        weights = self.key_weight[:, self.positions[ranks]]  # (K_out, B, S)
+        return torch.einsum("obs,bshw->bohw", weights.to(sent.dtype), sent)
+
+    def forward(self, sent: torch.Tensor) -> torch.Tensor:
+        self.check_input(sent)
+        return self.backbone(self.keyed_input(sent))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, ranks={self.num_ranks}, keys={self.key_weight.shape[1]}"
+
+
+@register_model("rank_keyed")
+def rank_keyed(rank_channels: Sequence[Sequence[int]], backbone: str = "mobilefacenet_fast", in_channels: int = 27,
+               embedding_size: int = 512, input_size: int = 112, **options: Any) -> RankKeyedBackbone:
+    """:class:`RankKeyedBackbone` around the backbone named ``backbone``."""
+    return RankKeyedBackbone(rank_channels, backbone, in_channels, embedding_size, input_size, **options)
