@@ -110,6 +110,16 @@ def test_smoothness_selection_runs() -> None:
     assert evaluation.results[0].details["selection"] == "smoothness"
 
 
+def test_identified_selection_keeps_the_rank_an_attacker_can_name() -> None:
+    """The identifier is fitted on the attacker's own faces only; the chosen rank is the named one."""
+    settings = AttackSettings(scenarios=(Scenario("partialface", "enhanced-white-box"),), plan=SMALL_PLAN,
+                              criterion="identified", progress=False)
+    evaluation = run_attacks(synthetic_attacker(), synthetic_victims(3), settings, TINY)
+    enhanced = evaluation.results[0]
+    assert enhanced.details["selection"] == "identified"
+    assert enhanced.details["true_rank_selected"] == 100.0  # smooth faces: each frequency has its own profile
+
+
 def _fresh_model(threat: ThreatModel) -> ReconstructionUNet:
     torch.manual_seed(0)
     return ReconstructionUNet(threat.in_channels, 3, width=4, depth=1)

@@ -91,8 +91,8 @@ class AttackSettings:
         plan: the deployment's channel plan (default: TFace's published tables).
         attacker_plan_seed: seed of the black-box attacker's own plan.
         seed: seed of victim query ranks, attacker sampling and weight initialisation.
-        criterion: blind rank selection of the enhanced white-box attacker (``consistency`` or
-            ``smoothness``).
+        criterion: blind rank selection of the enhanced white-box attacker (``consistency``,
+            ``smoothness`` or ``identified``).
         checkpoint_dir: where attackers are checkpointed (None: no checkpoints).
         checkpoint_every: steps between checkpoints.
         device: torch device of training and inference.

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import PartialFaceError
+from ..models.rank_keyed import RankIdentifier, rank_features
 from .budget import AttackBudget, AttackSettings, check_budget_fits
 from .faces import AttackerFaces, VictimSet
 from .judge import DlibJudge, LeakageScores, identity_leakage, judge_versions
@@ -34,9 +35,10 @@ from .threats import (
 from .training import TrainingRecord, config_hash, reconstruct, stable_seed, train_attacker
 from .unet import ReconstructionUNet
 
-__all__ = ["RANK_SCALE_SAMPLES", "AttackResult", "PrivacyEvaluation", "run_attacks"]
+__all__ = ["RANK_IDENTIFIER_SAMPLES", "RANK_SCALE_SAMPLES", "AttackResult", "PrivacyEvaluation", "run_attacks"]
 
 RANK_SCALE_SAMPLES = 64  # attacker faces used to estimate a rank's channel spread (selection criterion)
+RANK_IDENTIFIER_SAMPLES = 128  # attacker faces under every rank that fit the rank identifier (``identified``)
 
 
 @dataclass
@@ -149,6 +151,14 @@ class _AttackRunner:
         return AttackResult(threat.scenario, threat.scenario.threat, False, recovered, threat.preview(inputs), ssim,
                             psnr, leakage, record)
 
+    def _identify_ranks(self, threat: ThreatModel, encoded: torch.Tensor) -> torch.Tensor:
+        """(V,) each query's rank as named by a classifier the attacker fits on its own faces under every
+        rank of the plan it knows (:class:`RankIdentifier`): no victim face or true rank is used."""
+        own = self.attacker.head(min(len(self.attacker), RANK_IDENTIFIER_SAMPLES))
+        features = torch.cat([rank_features(threat.rank_inputs(own, rank)) for rank in range(threat.num_ranks)])
+        ranks = torch.arange(threat.num_ranks).repeat_interleave(own.shape[0])
+        return RankIdentifier.fit(features, ranks, threat.num_ranks).identify(encoded.cpu())
+
     def run_enhanced(self, threat: ThreatModel) -> list[AttackResult]:
         """Per-rank attackers fine-tuned from the white-box attacker; blind and oracle selection."""
         white_box = ThreatModel(Scenario(threat.scenario.encoder, WHITE_BOX), self.settings.plan,
@@ -165,6 +175,7 @@ class _AttackRunner:
         spent = TrainingRecord(0, 0, 0.0, float("nan"))
         base_config = {**self._base_config(white_box), "steps": self.budget.steps,
                        "rank_steps": self.budget.rank_steps, "rank_learning_rate": self.budget.rank_learning_rate}
+        identified = self._identify_ranks(threat, inputs.encoded) if self.settings.criterion == "identified" else None
         for rank in range(threat.num_ranks):
             model = copy.deepcopy(base_model)
             seed = stable_seed(self.settings.seed, threat.scenario.key, rank)
@@ -180,6 +191,8 @@ class _AttackRunner:
                 own_inputs = threat.rank_inputs(self.attacker.head(min(len(self.attacker), RANK_SCALE_SAMPLES)), rank)
                 channel_scale = own_inputs.transpose(0, 1).reshape(own_inputs.shape[1], -1).std(dim=1).clamp_min(1e-6)
                 criterion = rank_consistency_error(threat, candidates, inputs.encoded, rank, channel_scale)
+            elif identified is not None:
+                criterion = (identified != rank).float()  # 0 for the identified rank: the first such wins
             else:
                 criterion = total_variation(candidates)
             better = criterion < best_criterion

@@ -15,8 +15,9 @@ A :class:`Scenario` names an encoder (``partialface``, ``pruned``, ``fixed``, ``
     PartialFace only: one attacker per rank.  Every query is reconstructed by all of them and the
     attacker keeps one reconstruction per query by a criterion it can compute without the ground
     truth (:func:`rank_consistency_error`: how well the reconstruction, re-encoded under that
-    attacker's rank, reproduces the observed input; or :func:`total_variation`: natural-image
-    smoothness).  The best reconstruction by SSIM against the true face is reported as an upper
+    attacker's rank, reproduces the observed input; :func:`total_variation`: natural-image
+    smoothness; or ``identified``: the rank named by a classifier the attacker fits on its own faces
+    under every rank, :class:`partialface.models.rank_keyed.RankIdentifier`).  The best reconstruction by SSIM against the true face is reported as an upper
     bound (``enhanced-white-box-oracle``), never as the attack's result.
 
 Victim inputs are always made with the deployment's encoder at query time (one uniformly random
@@ -39,7 +40,7 @@ WHITE_BOX = "white-box"
 ENHANCED_WHITE_BOX = "enhanced-white-box"
 ENHANCED_ORACLE = "enhanced-white-box-oracle"
 THREAT_MODELS = (BLACK_BOX, WHITE_BOX, ENHANCED_WHITE_BOX)
-SELECTION_CRITERIA = ("consistency", "smoothness")
+SELECTION_CRITERIA = ("consistency", "smoothness", "identified")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ so training and queries take the same path.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -30,7 +31,7 @@ import torch.nn as nn
 from .backbone import Backbone
 from .registry import get_model, register_model
 
-__all__ = ["RankKeyedBackbone", "rank_features"]
+__all__ = ["RankIdentifier", "RankKeyedBackbone", "rank_features"]
 
 _FEATURES_PER_CHANNEL = 4
 
@@ -48,6 +49,52 @@ def rank_features(sent: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     across = (x[..., 1:] - x[..., :-1]).abs().mean(dim=(2, 3)).clamp_min(eps).log() - magnitude
     down = (x[..., 1:, :] - x[..., :-1, :]).abs().mean(dim=(2, 3)).clamp_min(eps).log() - magnitude
     return torch.cat([magnitude, peak, across, down], dim=1)
+
+
+@dataclass(frozen=True)
+class RankIdentifier:
+    """Multinomial logistic regression from :func:`rank_features` to the rank of the plan that was sent.
+
+    Also what an attacker who knows the plan can fit on its own faces (``partialface attack --criterion
+    identified``): the rank of a query is not a secret of the data.
+    """
+
+    mean: torch.Tensor  # (F,) feature standardisation
+    std: torch.Tensor
+    weight: torch.Tensor  # (R, F)
+    bias: torch.Tensor  # (R,)
+
+    @classmethod
+    @torch.enable_grad()
+    def fit(cls, features: torch.Tensor, ranks: torch.Tensor, num_ranks: int, steps: int = 200,
+            l2: float = 1e-3) -> "RankIdentifier":
+        """Fit by full-batch L-BFGS on ``features`` (N, F) of inputs with known ``ranks`` (N,) in
+        ``0 .. num_ranks - 1``: deterministic for fixed inputs."""
+        features = features.detach().double()
+        ranks = torch.as_tensor(ranks, dtype=torch.long, device=features.device)
+        mean, std = features.mean(dim=0), features.std(dim=0).clamp_min(1e-6)
+        z = (features - mean) / std
+        weight = torch.zeros(num_ranks, z.shape[1], dtype=torch.float64, device=z.device, requires_grad=True)
+        bias = torch.zeros(num_ranks, dtype=torch.float64, device=z.device, requires_grad=True)
+        optimizer = torch.optim.LBFGS([weight, bias], max_iter=steps, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(z @ weight.t() + bias, ranks) + l2 * weight.pow(2).sum()
+            loss.backward()
+            return loss
+
+        optimizer.step(closure)
+        return cls(mean.float(), std.float(), weight.detach().float(), bias.detach().float())
+
+    def identify_features(self, features: torch.Tensor) -> torch.Tensor:
+        """(B,) the most likely rank of each row of ``features`` (B, F)."""
+        z = (features - self.mean) / self.std
+        return (z @ self.weight.t() + self.bias).argmax(dim=1)
+
+    def identify(self, sent: torch.Tensor) -> torch.Tensor:
+        """(B,) the most likely rank of each sent tensor (B, S, H, W)."""
+        return self.identify_features(rank_features(sent))
 
 
 class RankKeyedBackbone(Backbone):
@@ -102,41 +149,23 @@ class RankKeyedBackbone(Backbone):
     # ----------------------------------------------------------------- the rank identifier
     def identify_features(self, features: torch.Tensor) -> torch.Tensor:
         """(B,) the most likely rank of each row of :func:`rank_features` (B, 4*S)."""
-        z = (features - self.feature_mean) / self.feature_std
-        return (z @ self.identifier_weight.t() + self.identifier_bias).argmax(dim=1)
+        return self.identifier().identify_features(features)
 
     def identify(self, sent: torch.Tensor) -> torch.Tensor:
         """(B,) the rank each sent tensor (B, S, H, W) most likely is (an index into ``rank_channels``)."""
         return self.identify_features(rank_features(sent))
 
-    @torch.enable_grad()
-    def fit_identifier(self, features: torch.Tensor, ranks: torch.Tensor, steps: int = 200,
-                       l2: float = 1e-3) -> None:
-        """Fit the identifier: multinomial logistic regression on :func:`rank_features`, by L-BFGS.
+    def identifier(self) -> "RankIdentifier":
+        """The fitted identifier, as a :class:`RankIdentifier` sharing this model's tensors."""
+        return RankIdentifier(self.feature_mean, self.feature_std, self.identifier_weight, self.identifier_bias)
 
-        ``features`` (N, 4*S) are those of training faces encoded with known ``ranks`` (N,);
-        deterministic for fixed inputs (full-batch, no random draw).
-        """
-        features = features.detach().double()
-        ranks = torch.as_tensor(ranks, dtype=torch.long, device=features.device)
-        mean, std = features.mean(dim=0), features.std(dim=0).clamp_min(1e-6)
-        z = (features - mean) / std
-        weight = torch.zeros(self.num_ranks, z.shape[1], dtype=torch.float64, device=z.device, requires_grad=True)
-        bias = torch.zeros(self.num_ranks, dtype=torch.float64, device=z.device, requires_grad=True)
-        optimizer = torch.optim.LBFGS([weight, bias], max_iter=steps, line_search_fn="strong_wolfe")
-
-        def closure() -> torch.Tensor:
-            optimizer.zero_grad()
-            loss = nn.functional.cross_entropy(z @ weight.t() + bias, ranks) + l2 * weight.pow(2).sum()
-            loss.backward()
-            return loss
-
-        optimizer.step(closure)
+    def fit_identifier(self, features: torch.Tensor, ranks: torch.Tensor) -> None:
+        """Fit the identifier on :func:`rank_features` of training faces encoded with known ``ranks``."""
+        fitted = RankIdentifier.fit(features, ranks, self.num_ranks)
         with torch.no_grad():
-            self.feature_mean.copy_(mean.float())
-            self.feature_std.copy_(std.float())
-            self.identifier_weight.copy_(weight.float())
-            self.identifier_bias.copy_(bias.float())
+            for mine, value in zip((self.feature_mean, self.feature_std, self.identifier_weight, self.identifier_bias),
+                                   (fitted.mean, fitted.std, fitted.weight, fitted.bias)):
+                mine.copy_(value)
 
     # ----------------------------------------------------------------- the network
     def keyed_input(self, sent: torch.Tensor, ranks: torch.Tensor | None = None) -> torch.Tensor:
