@@ -2,8 +2,8 @@
 
 A PartialFace query is one rank of the plan: ``S`` frequency channels in one of ``m * n`` (subset,
 permutation) arrangements. A plain backbone's first convolution sees channel slot ``j`` carry a different
-frequency in every rank, so one set of weights must serve 18 inputs of each face; that is where the
-published plan loses most of its accuracy against one fixed subset (docs/results.md, section 3).
+frequency in every rank, so one set of weights must serve 18 inputs of each face (docs/results.md,
+section 3, measures what that costs: the permutations 0.5-1.7 points, the subsets most of the rest).
 
 The rank is not hidden by the data: each DCT frequency has its own amplitude profile and its own
 horizontal/vertical texture, and a linear classifier on four statistics per channel names the rank of a
@@ -14,7 +14,8 @@ plan can send), and hands the result to an ordinary backbone. Each frequency's c
 every sample that carries it, in whatever slot, and the permutation costs nothing.
 
 Privacy is unchanged: what an attacker can recover depends on the channels a client sends, and an
-attacker can name the rank as easily as this module can (docs/privacy.md). The identifier is a fitted
+attacker can name the rank as easily as this module can (:class:`RankIdentifier`; docs/frontier.md
+measures the enhanced attack that does). The identifier is a fitted
 part of the model (:meth:`fit_identifier`, before training, on training faces), stored with its weights,
 so training and queries take the same path.
 """
