@@ -136,16 +136,16 @@ def load_model(path_or_name: str | os.PathLike, device: str | torch.device = "cp
     ckpt = load_checkpoint(path)
     spec = ckpt["model"]
     try:
-        backbone = get_model(spec["name"], **spec["kwargs"])
         encoder = encoder_from_state(ckpt["encoder"])
+        takes = spec["kwargs"].get("in_channels", encoder.out_channels)
+        if takes != encoder.out_channels:  # before building: a backbone may check its inputs its own way
+            raise PartialFaceError(f"its backbone takes {takes} input channels but its encoder "
+                                   f"{encoder.name!r} gives {encoder.out_channels}")
+        backbone = get_model(spec["name"], **spec["kwargs"])
         crop = CropSpec.from_dict(ckpt["crop"]) if ckpt.get("crop") else None
         preparation = InputPreparation.from_dict(ckpt["preparation"]) if ckpt.get("preparation") else None
     except (TypeError, ValueError) as err:  # PartialFaceError included: say which file it is about
         raise PartialFaceError(f"{source}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
-    takes = spec["kwargs"].get("in_channels", encoder.out_channels)
-    if takes != encoder.out_channels:
-        raise PartialFaceError(f"{source}: its backbone takes {takes} input channels but its encoder "
-                               f"{encoder.name!r} gives {encoder.out_channels}")
     load_weights(backbone, spec["state_dict"], source)
     backbone.to(device).eval()
     return FaceModel(backbone, encoder, crop, ckpt.get("card", {}), str(path), preparation)
