@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import PartialFaceError
-from ..models.rank_keyed import RankIdentifier, rank_features
+from ..models.rank_keyed import RankIdentifier, rank_feature_table
 from .budget import AttackBudget, AttackSettings, check_budget_fits
 from .faces import AttackerFaces, VictimSet
 from .judge import DlibJudge, LeakageScores, identity_leakage, judge_versions
@@ -155,9 +155,9 @@ class _AttackRunner:
         """(V,) each query's rank as named by a classifier the attacker fits on its own faces under every
         rank of the plan it knows (:class:`RankIdentifier`): no victim face or true rank is used."""
         own = self.attacker.head(min(len(self.attacker), RANK_IDENTIFIER_SAMPLES))
-        features = torch.cat([rank_features(threat.rank_inputs(own, rank)) for rank in range(threat.num_ranks)])
+        features = rank_feature_table(own, threat.rank_inputs, threat.num_ranks)
         ranks = torch.arange(threat.num_ranks).repeat_interleave(own.shape[0])
-        return RankIdentifier.fit(features, ranks, threat.num_ranks).identify(encoded.cpu())
+        return RankIdentifier.fit(features.flatten(0, 1), ranks, threat.num_ranks).identify(encoded.cpu())
 
     def run_enhanced(self, threat: ThreatModel) -> list[AttackResult]:
         """Per-rank attackers fine-tuned from the white-box attacker; blind and oracle selection."""

@@ -22,7 +22,7 @@ so training and queries take the same path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ import torch.nn as nn
 from .backbone import Backbone
 from .registry import get_model, register_model
 
-__all__ = ["RankIdentifier", "RankKeyedBackbone", "rank_features"]
+__all__ = ["RankIdentifier", "RankKeyedBackbone", "rank_feature_table", "rank_features"]
 
 _FEATURES_PER_CHANNEL = 4
 
@@ -50,6 +50,15 @@ def rank_features(sent: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     across = (x[..., 1:] - x[..., :-1]).abs().mean(dim=(2, 3)).clamp_min(eps).log() - magnitude
     down = (x[..., 1:, :] - x[..., :-1, :]).abs().mean(dim=(2, 3)).clamp_min(eps).log() - magnitude
     return torch.cat([magnitude, peak, across, down], dim=1)
+
+
+def rank_feature_table(faces: torch.Tensor, encode_rank: Callable[[torch.Tensor, int], torch.Tensor], num_ranks: int,
+                       chunk: int = 32) -> torch.Tensor:
+    """(R, N, 4*S) :func:`rank_features` of ``faces`` (N,3,H,W) sent under each rank ``0 .. R-1``
+    (``encode_rank(faces, rank)``), ``chunk`` faces at a time: the training set of a :class:`RankIdentifier`."""
+    with torch.no_grad():
+        return torch.stack([torch.cat([rank_features(encode_rank(faces[start:start + chunk], rank))
+                                       for start in range(0, faces.shape[0], chunk)]) for rank in range(num_ranks)])
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import logging
 import torch
 
 from ..encoders import InputEncoder, PartialFaceEncoder
-from ..models.rank_keyed import RankKeyedBackbone, rank_features
+from ..models.rank_keyed import RankKeyedBackbone, rank_feature_table
 from .config_checks import ConfigError
 
 __all__ = ["fit_rank_identifier", "rank_channel_table"]
@@ -41,13 +41,8 @@ def fit_rank_identifier(model: RankKeyedBackbone, encoder: InputEncoder, faces: 
     on all of them (what the model keeps).
     """
     ranks = _ranks(encoder)
-    features, labels = [], []
-    for index, (subset, permutation) in enumerate(ranks):
-        for start in range(0, faces.shape[0], chunk):
-            features.append(rank_features(encoder.encode_rank(faces[start:start + chunk], subset, permutation)))
-        labels.append(torch.full((faces.shape[0],), index, dtype=torch.long))
-    features = torch.cat(features).view(len(ranks), faces.shape[0], -1)
-    labels = torch.stack(labels)
+    features = rank_feature_table(faces, lambda batch, rank: encoder.encode_rank(batch, *ranks[rank]), len(ranks), chunk)
+    labels = torch.arange(len(ranks))[:, None].expand(-1, faces.shape[0])
     fit = max(1, faces.shape[0] * 3 // 4)
     accuracy = float("nan")
     if fit < faces.shape[0]:
