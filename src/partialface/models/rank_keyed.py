@@ -133,7 +133,6 @@ class RankKeyedBackbone(Backbone):
             raise ValueError("RankKeyedBackbone: a rank of rank_channels sends one channel twice")
         keys = sorted({c for row in table for c in row})
         position = {c: i for i, c in enumerate(keys)}
-        self.rank_channels = table
         self.num_ranks = len(table)
         self.keyed_channels = in_channels if keyed_channels is None else keyed_channels
         if not isinstance(self.keyed_channels, int) or self.keyed_channels < 1:
@@ -163,7 +162,7 @@ class RankKeyedBackbone(Backbone):
 
     def identify(self, sent: torch.Tensor) -> torch.Tensor:
         """(B,) the rank each sent tensor (B, S, H, W) most likely is (an index into ``rank_channels``)."""
-        return self.identify_features(rank_features(sent))
+        return self.identifier().identify(sent)
 
     def identifier(self) -> "RankIdentifier":
         """The fitted identifier, as a :class:`RankIdentifier` sharing this model's tensors."""
