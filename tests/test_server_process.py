@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 def test_command_line_contract_end_to_end(tmp_path, monkeypatch):
     """The README's walk-through: a key, a server on SQLite, enroll from photos, verify, identify, delete.
     The server is a child process; the commands run in this process (cli) but one, to save start-ups."""
-    alice, bob = lfw_person(README_SUBJECT, 6), lfw_person(README_STRANGERS[0], 1)
+    alice, bob = lfw_person(README_SUBJECT, 7), lfw_person(README_STRANGERS[0], 1)
     gallery = f"sqlite:///{tmp_path / 'G.db'}"
     made = run_cli("keys", "create", "--gallery", gallery, "--scope", "admin", "--label", "readme")
     assert made.returncode == 0, made.stderr
@@ -34,15 +34,17 @@ def test_command_line_contract_end_to_end(tmp_path, monkeypatch):
     status, listed, _ = cli("keys", "list", "--gallery", gallery)
     assert status == 0 and key.split("_")[1] in listed and "admin" in listed and key not in listed
     with running_server(gallery, tmp_path) as server:
-        client = ["client", "--server", server.url, "--key", key]
+        # Fixed rank draws: a decision near the threshold may flip with the rank (the README's photos are
+        # ones whose decisions held under 150 random draws; tests/test_server_app.py checks them in process).
+        client = ["client", "--server", server.url, "--key", key, "--seed", "13"]
         status, out, err = cli(*client, "enroll", "alice", *map(str, alice[:4]))
         assert status == 0 and "4 template(s)" in out, err
-        status, out, err = cli(*client, "verify", "alice", str(alice[5]), "--json")
+        status, out, err = cli(*client, "verify", "alice", str(alice[6]), "--json")
         assert status == 0, err
         answer = json.loads(out)
         assert answer["match"] is True and isinstance(answer["score"], float)
         monkeypatch.setenv("PARTIALFACE_API_KEY", key)  # the key from the environment instead of --key
-        status, out, err = cli("client", "--server", server.url, "identify", str(alice[4]), "--json")
+        status, out, err = cli("client", "--server", server.url, "--seed", "13", "identify", str(alice[4]), "--json")
         assert status == 0, err
         assert [c["subject"] for c in json.loads(out)["candidates"]] == ["alice"]
         assert json.loads(cli(*client, "identify", str(bob[0]), "--json")[1])["candidates"] == []

@@ -30,6 +30,9 @@ def add_client_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--record", help="a pinned client record JSON (default: fetched from the server)")
     p.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="payload values (default float16)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="draw the same ranks on every run (reproducible reports and tests; leave it unset in a "
+                   "deployment, where each query's rank is drawn from the operating system's entropy)")
     sub = p.add_subparsers(dest="client_command", required=True)
 
     c = sub.add_parser("enroll", help="enroll a subject from photos (one template per photo)")
@@ -112,7 +115,8 @@ def run_client(args) -> int:
     if not key:
         raise PartialFaceError("an API key is needed: --key KEY or the PARTIALFACE_API_KEY environment variable")
     ask, describe = _COMMANDS[args.client_command]
-    with Client(args.server, key, record=args.record, dtype=args.dtype, timeout=args.timeout) as client:
+    with Client(args.server, key, record=args.record, dtype=args.dtype, seed=args.seed,
+                timeout=args.timeout) as client:
         result = ask(client, args)
     print(json.dumps(result, indent=1) if args.json else describe(result, args))
     return 0
