@@ -4,7 +4,7 @@
     python experiments/levers.py table               # print the markdown table of the evaluated rows
     python experiments/levers.py list                # the rows and their configs
 
-Row NAME trains ``base`` + its ``files`` with the index's ``budget`` (``--budget`` overrides) and
+Row NAME trains ``base`` + its ``files`` with its own ``budget`` or the index's (``--budget`` overrides both) and
 ``backbone`` into ``OUT/NAME`` (default ``runs/levers``), one torch thread, faces cached in memory,
 no per-epoch evaluation; then ``partialface eval`` verifies LFW folds 7-8 (the row's ``DEV_IMAGES``:
 aligned rows are queried with aligned faces) from protected queries, seed 0, into ``OUT/NAME/eval.json``
@@ -36,6 +36,11 @@ def load_index(path: Path = INDEX) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+def row_budget(index: dict, name: str, override: int | None = None) -> int:
+    """Training samples of row ``name``: ``override`` (``--budget``), else the row's ``budget``, else the index's."""
+    return int(override or index["rows"][name].get("budget", index["budget"]))
+
+
 def train_command(index: dict, name: str, out: Path, budget: int) -> list[str]:
     row = index["rows"][name]
     settings = (f"BACKBONE_NAME={index['backbone']}", f"MAX_SAMPLES={budget}", *TRAIN_SETTINGS, f"OUT={out / name}")
@@ -60,7 +65,7 @@ def _run(command: list[str]) -> None:
     subprocess.run(command, cwd=REPO, check=True)
 
 
-def run_rows(index: dict, names: list[str], out: Path, budget: int) -> None:
+def run_rows(index: dict, names: list[str], out: Path, budget: int | None) -> None:
     for name in names:
         run = out / name
         done = run / ("timing.json" if index["rows"][name].get("twin") else "eval.json")
@@ -68,7 +73,7 @@ def run_rows(index: dict, names: list[str], out: Path, budget: int) -> None:
             print(f"{name}: done already ({done})")
             continue
         started = time.time()
-        _run(train_command(index, name, out, budget))
+        _run(train_command(index, name, out, row_budget(index, name, budget)))
         trained = time.time()
         if index["rows"][name].get("twin"):  # trained on every person: its twin's eval describes it
             (run / "timing.json").write_text(json.dumps({"train_seconds": round(trained - started)}))
@@ -113,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("action", choices=("run", "table", "list"))
     parser.add_argument("rows", nargs="*", help="rows to run (default: all)")
     parser.add_argument("--out", type=Path, default=Path("runs/levers"), help="run folders (default runs/levers)")
-    parser.add_argument("--budget", type=int, help="training samples per row (default: the index's)")
+    parser.add_argument("--budget", type=int, help="training samples per row (default: the row's, else the index's)")
     parser.add_argument("--index", type=Path, default=INDEX, help="the row index (default configs/levers/index.yaml)")
     args = parser.parse_args(argv)
     index = load_index(args.index)
@@ -122,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown row(s) {', '.join(unknown)}; known: {', '.join(index['rows'])}")
     names = args.rows or list(index["rows"])
     if args.action == "run":
-        run_rows(index, names, args.out, args.budget or index["budget"])
+        run_rows(index, names, args.out, args.budget)
     elif args.action == "table":
         table(index, args.out)
     else:

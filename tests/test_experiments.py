@@ -237,6 +237,8 @@ def test_every_lever_row_resolves_and_differs_from_its_baseline_only_by_its_file
         if row.get("twin"):  # a shipped model: its twin is the same recipe without every_person.yaml
             twin = index["rows"][row["twin"]]
             assert row["files"] == [*twin["files"], "configs/levers/every_person.yaml"] and not cfg["EXCLUDE_FOLDS"]
+            assert row.get("budget") == twin.get("budget"), name
+        assert levers.row_budget(index, name) == row.get("budget", index["budget"]) and levers.row_budget(index, name, 1000) == 1000
         command = levers.train_command(index, name, Path("runs/levers"), 1000)
         assert "MAX_SAMPLES=1000" in command and f"OUT={Path('runs/levers') / name}" in command
         assert levers.eval_command(index, name, Path("runs/levers"))[-1 if not row.get("per_rank") else -2] == "--quiet"
