@@ -51,6 +51,19 @@ def test_initial_key_weights_send_the_first_permutation_through_unchanged() -> N
     torch.testing.assert_close(model.keyed_input(sent, torch.full((2,), 2 * encoder.plan.n)), sent)
 
 
+def test_wider_keys_start_each_subset_on_its_own_block_of_slots() -> None:
+    """keyed_channels = 2 S: subsets alternate between two blocks of S slots, each its first permutation unchanged."""
+    encoder = get_encoder("partialface", plan=ChannelPlan.tface())
+    S, n = encoder.out_channels, encoder.plan.n
+    model = _model(encoder, keyed_channels=2 * S)
+    faces = torch.rand(2, 3, 16, 16) * 2 - 1
+    for subset in range(encoder.plan.m):
+        keyed = model.keyed_input(encoder.encode_rank(faces, subset, 0), torch.full((2,), subset * n))
+        mine, other = (slice(0, S), slice(S, 2 * S)) if subset % 2 == 0 else (slice(S, 2 * S), slice(0, S))
+        torch.testing.assert_close(keyed[:, mine], encoder.encode_rank(faces, subset, 0))
+        assert not bool(keyed[:, other].any())
+
+
 def test_bad_rank_tables_are_refused() -> None:
     with pytest.raises(ValueError, match="must list 3 channels"):
         RankKeyedBackbone([[0, 1, 2], [3, 4]], in_channels=3)

@@ -140,12 +140,19 @@ class RankKeyedBackbone(Backbone):
         self.register_buffer("positions", torch.tensor([[position[c] for c in row] for row in table]))
         # Identity on the first rank of each group of channels: at initialisation every rank is mapped
         # onto the slots of the rank sending the same channels in the first order seen (the permutation
-        # undone), so training starts where a plain backbone on unpermuted subsets would.
+        # undone), so training starts where a plain backbone on unpermuted subsets would. With more
+        # keyed channels than sent ones, the groups (the plan's subsets) take turns over blocks of S
+        # slots, so that subsets start on stem filters of their own (keyed_channels = m * S: none shared).
         weight = torch.zeros(self.keyed_channels, len(keys))
+        groups: list[frozenset[int]] = []
+        blocks = max(1, self.keyed_channels // in_channels)
         for row in table:
+            if frozenset(row) not in groups:
+                groups.append(frozenset(row))
+            offset = in_channels * (groups.index(frozenset(row)) % blocks)
             for slot, c in enumerate(row):
-                if slot < self.keyed_channels and not bool(weight[:, position[c]].any()):
-                    weight[slot, position[c]] = 1.0
+                if offset + slot < self.keyed_channels and not bool(weight[:, position[c]].any()):
+                    weight[offset + slot, position[c]] = 1.0
         self.key_weight = nn.Parameter(weight)
         features = _FEATURES_PER_CHANNEL * in_channels
         self.register_buffer("feature_mean", torch.zeros(features))
