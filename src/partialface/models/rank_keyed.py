@@ -144,12 +144,11 @@ class RankKeyedBackbone(Backbone):
         # keyed channels than sent ones, the groups (the plan's subsets) take turns over blocks of S
         # slots, so that subsets start on stem filters of their own (keyed_channels = m * S: none shared).
         weight = torch.zeros(self.keyed_channels, len(keys))
-        groups: list[frozenset[int]] = []
+        groups: dict[frozenset[int], int] = {}  # channel set -> order of first appearance
         blocks = max(1, self.keyed_channels // in_channels)
         for row in table:
-            if frozenset(row) not in groups:
-                groups.append(frozenset(row))
-            offset = in_channels * (groups.index(frozenset(row)) % blocks)
+            group = groups.setdefault(frozenset(row), len(groups))
+            offset = in_channels * (group % blocks)
             for slot, c in enumerate(row):
                 if offset + slot < self.keyed_channels and not bool(weight[:, position[c]].any()):
                     weight[offset + slot, position[c]] = 1.0
