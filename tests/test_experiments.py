@@ -241,6 +241,9 @@ def test_every_lever_row_resolves_and_differs_from_its_baseline_only_by_its_file
         assert levers.row_budget(index, name) == row.get("budget", index["budget"]) and levers.row_budget(index, name, 1000) == 1000
         command = levers.train_command(index, name, Path("runs/levers"), 1000)
         assert "MAX_SAMPLES=1000" in command and f"OUT={Path('runs/levers') / name}" in command
+        settings = [command[i + 1] for i, arg in enumerate(command) if arg == "--set"]
+        trained = load_config([REPO / index["base"], *files], settings)  # every setting is a valid key and value
+        assert trained["SAVE_STEPS"] > 0, name  # a row killed with its session resumes where it stopped
         assert levers.eval_command(index, name, Path("runs/levers"))[-1 if not row.get("per_rank") else -2] == "--quiet"
         assert cfg["EXCLUDE_FOLDS"] == ([] if row.get("twin") else [7, 8]), name
     lever_files = {p for p in (REPO / "configs" / "levers").glob("*.yaml") if p.name != "index.yaml"}
