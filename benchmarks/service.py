@@ -10,8 +10,9 @@ of LFW pairs.txt folds 1-6 with >= 2 photos is enrolled from their first photo (
 people with more than N photos, from their first N); their other photos (mated searches) and the first
 photo of every other fold 1-6 person (never enrolled: non-mated searches; ``--reserved K`` keeps each
 person's first K photos for enrolment, so that enrolment sizes compare on the same people and searches)
-are identified with ``top_k=1`` and ``open_set=false``, so the raw top-1 score of every search is known. Reported: rank-1 accuracy (mated), FNIR at FPIR 1 % (the threshold at which 1 % of
-non-mated searches return a candidate; a mated search fails when its top-1 is not the mate or scores
+are identified with ``top_k=1`` and ``open_set=false``, so the raw top-1 score of every search is known.
+Reported: rank-1 accuracy (mated), FNIR at FPIR 1 % (the threshold at which 1 % of non-mated searches
+return a candidate; a mated search fails when its top-1 is not the mate or scores
 below it), and the open-set decision at each of the model's calibrated thresholds: its FPIR and FNIR.
 
 latency: the server holds ``--subjects`` enrolled subjects (synthetic unit templates written through
@@ -317,6 +318,9 @@ def main(argv=None) -> int:
     parser.add_argument("--reserved", type=int, help="identification: each person's first photos kept for enrolment "
                         "(default --enrol-photos): compare enrolment sizes on the same people and searches")
     args = parser.parse_args(argv)
+    if not 1 <= args.enrol_photos <= (args.reserved or args.enrol_photos):
+        parser.error(f"--enrol-photos must be at least 1{f' and at most --reserved {args.reserved}' if args.reserved else ''}"
+                     f", got {args.enrol_photos}")
     if not (LFW / "images").is_dir():
         print(f"{LFW} is absent: these benchmarks need the real LFW photos", file=sys.stderr)
         return 2
