@@ -12,8 +12,8 @@ photo of every other fold 1-6 person (never enrolled: non-mated searches; ``--re
 person's first K photos for enrolment, so that enrolment sizes compare on the same people and searches)
 are identified with ``top_k=1`` and ``open_set=false``, so the raw top-1 score of every search is known.
 Reported: rank-1 accuracy (mated), FNIR at FPIR 1 % (the threshold at which 1 % of non-mated searches
-return a candidate; a mated search fails when its top-1 is not the mate or scores
-below it), and the open-set decision at each of the model's calibrated thresholds: its FPIR and FNIR.
+return a candidate; a mated search fails when its top-1 is not the mate or scores below it), and the
+open-set decision at each of the model's calibrated thresholds: its FPIR and FNIR.
 
 latency: the server holds ``--subjects`` enrolled subjects (synthetic unit templates written through
 the gallery API before it starts); ``c`` client threads, each with its own connection, send
@@ -82,7 +82,9 @@ def identification_protocol(folds=range(1, 7), enrol_photos: int = 1, reserved: 
     different ``enrol_photos`` share their people, gallery size and searches.
     """
     reserved = enrol_photos if reserved is None else reserved
-    if not 1 <= enrol_photos <= reserved:
+    if enrol_photos < 1:
+        raise PartialFaceError(f"enrolment photos must be at least 1, got {enrol_photos}")
+    if enrol_photos > reserved:
         raise PartialFaceError(f"enrolment photos must be between 1 and the reserved {reserved}, got {enrol_photos}")
     people = sorted(people_in_folds(read_lfw_pairs(LFW / "pairs.txt"), folds))
     photos = {p: _photos(p) for p in people}
@@ -318,22 +320,24 @@ def main(argv=None) -> int:
     parser.add_argument("--reserved", type=int, help="identification: each person's first photos kept for enrolment "
                         "(default --enrol-photos): compare enrolment sizes on the same people and searches")
     args = parser.parse_args(argv)
-    if not 1 <= args.enrol_photos <= (args.reserved or args.enrol_photos):
-        parser.error(f"--enrol-photos must be at least 1{f' and at most --reserved {args.reserved}' if args.reserved else ''}"
-                     f", got {args.enrol_photos}")
     if not (LFW / "images").is_dir():
         print(f"{LFW} is absent: these benchmarks need the real LFW photos", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
     run = {"identification": run_identification, "latency": run_latency, "client": run_client, "wire": run_wire}
-    result = {**run[args.benchmark](args), "command": "python benchmarks/service.py " + " ".join(sys.argv[1:])}
+    try:  # a bad setting (e.g. --enrol-photos above --reserved) is refused before any server starts
+        result = {**run[args.benchmark](args), "command": "python benchmarks/service.py " + " ".join(sys.argv[1:])}
+    except PartialFaceError as error:
+        print(f"service.py: error: {error}", file=sys.stderr)
+        return 2
     print(json.dumps(result, indent=1))
     if args.json:
         path = Path(args.json)
         merged = json.loads(path.read_text()) if path.exists() else {}
-        enrolment = f":enrol{args.enrol_photos}" + (f"of{args.reserved}" if args.reserved else "")
-        enrolment = "" if enrolment == ":enrol1" else enrolment  # the published protocol keeps its key
-        merged[f"{args.benchmark}:{args.model}{enrolment}"] = result
+        key = f"{args.benchmark}:{args.model}"
+        if args.enrol_photos != 1 or args.reserved:  # another enrolment protocol: a key of its own
+            key += f":enrol{args.enrol_photos}" + (f"of{args.reserved}" if args.reserved else "")
+        merged[key] = result
         write_json(path, merged)
     return 0
 

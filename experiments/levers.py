@@ -6,8 +6,9 @@
 
 Row NAME trains ``base`` + its ``files`` with its own ``budget`` or the index's (``--budget`` overrides both) and
 ``backbone`` into ``OUT/NAME`` (default ``runs/levers``), one torch thread, faces cached in memory,
-no per-epoch evaluation, a checkpoint every 50 steps (running a killed row again resumes it exactly); then ``partialface eval`` verifies LFW folds 7-8 (the row's ``DEV_IMAGES``:
-aligned rows are queried with aligned faces) from protected queries, seed 0, into ``OUT/NAME/eval.json``
+no per-epoch evaluation, a checkpoint every 50 steps (running a killed row again resumes it exactly);
+then ``partialface eval`` verifies LFW folds 7-8 (the row's ``DEV_IMAGES``: aligned rows are queried
+with aligned faces) from protected queries, seed 0, into ``OUT/NAME/eval.json``
 (``per_rank`` rows also fix each rank of the plan in turn). A row whose ``eval.json`` is newer than its
 checkpoint is skipped. Rows with a ``twin`` train on every LFW person (the shipped models) and are
 not evaluated: folds 7-8 are people they have seen; their twin (the same files without

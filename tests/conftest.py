@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -16,6 +19,16 @@ def require_lfw() -> Path:
     if not (LFW_ROOT / "images").is_dir():
         pytest.skip(f"real faces not found at {LFW_ROOT} (the shared LFW copy is absent on this machine)")
     return LFW_ROOT
+
+
+def load_script(path: Path, name: str | None = None) -> ModuleType:
+    """Import a script of the repository (experiments/, benchmarks/) that is not part of the package."""
+    name = name or path.stem
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_lfw_faces(count: int) -> torch.Tensor:

@@ -3,7 +3,6 @@ job configs, the lossless LFW packing for the device, and shipping a GPU job wit
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -19,17 +18,14 @@ from partialface.api import load_model
 from partialface.training import Trainer, export_model, load_config, resolve_config
 
 from ._training_fixtures import tiny_config, write_identities, write_pairs
+from .conftest import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 LFW = REPO.parent / "shared" / "data" / "lfw"
 
 
 def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "experiments" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / "experiments" / f"{name}.py")
 
 
 def test_gpu_protocol_jobs_are_the_dev_protocol_rows_at_one_budget(tmp_path: Path) -> None:
