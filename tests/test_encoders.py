@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 import torch
 
@@ -18,6 +20,10 @@ from partialface.encoders import (
 from partialface.errors import PartialFaceError
 from partialface.frequency import to_frequency
 from partialface.plan import ChannelPlan
+
+from .conftest import REPO_ROOT, load_script
+
+shipped_pins = load_script(REPO_ROOT / "experiments" / "shipped_pins.py")
 
 
 @pytest.fixture(scope="module")
@@ -183,9 +189,9 @@ def test_states_saved_before_the_encoder_classes_still_load(faces):
 
 # Templates of the shipped models for three synthetic faces, computed when the weights were shipped (the
 # first pins, before encoders became registered classes, were commit 284caee's): per face, the sum of the
-# template, its index-weighted sum and its first four values. A template depends on the restored encoder's
-# plan, scale and rank draw, so any change in how the shipped states are read shows here; new weights
-# get new pins (the teacher-trained pair of docs/results.md, "Shipped models").
+# template, its index-weighted sum and its first four values (experiments/shipped_pins.py). A template
+# depends on the restored encoder's plan, scale and rank draw, so any change in how the shipped states are
+# read shows here; new weights get new pins (`python experiments/shipped_pins.py NAME` prints them).
 SHIPPED_TEMPLATES = {
     "default": (
         [-1.2643502950668335, -1.0660971403121948, -0.8393039703369141],
@@ -219,10 +225,17 @@ def test_every_shipped_model_is_pinned():
 def test_shipped_models_give_the_templates_they_gave_before(name):
     model = load_model(name)
     assert model.encoder.name == ("rgb" if name == "rgb-baseline" else "partialface")
-    faces = torch.rand(3, 3, 112, 112, generator=torch.Generator().manual_seed(2024)) * 2 - 1
-    templates = model.embed(faces, torch.Generator().manual_seed(7))
-    sums, weighted, first = (torch.tensor(values) for values in SHIPPED_TEMPLATES[name])
-    assert templates.shape == (3, 512)
-    assert torch.allclose(templates.sum(dim=1), sums, atol=1e-4)
-    assert torch.allclose((templates * torch.arange(512)).sum(dim=1), weighted, rtol=1e-4, atol=1e-3)
-    assert torch.allclose(templates[:, :4], first, atol=1e-5)
+    sums, weighted, first = shipped_pins.template_pins(model)
+    expected_sums, expected_weighted, expected_first = (torch.tensor(values) for values in SHIPPED_TEMPLATES[name])
+    assert torch.allclose(sums, expected_sums, atol=1e-4)
+    assert torch.allclose(weighted, expected_weighted, rtol=1e-4, atol=1e-3)
+    assert torch.allclose(first, expected_first, atol=1e-5)
+
+
+def test_shipped_pins_prints_entries_the_test_reads():
+    """What the script prints for a model parses back to that model's pins (the paste after shipping)."""
+    pins = shipped_pins.template_pins(load_model("private"))
+    entry = shipped_pins.format_pins("private", pins)
+    parsed = ast.literal_eval("{" + entry + "}")["private"]
+    for values, expected in zip(pins, parsed):
+        assert values.tolist() == expected
