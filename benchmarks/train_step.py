@@ -8,9 +8,14 @@ of real LFW faces (random inputs when the LFW copy is absent) and reports
 * images/s of the whole step (batch / median step time; data loading is not included),
 * the encoder's share of the step (time in ``encode_train`` / step time),
 
-after warm-up steps. All models run in this one process under the same conditions.
+* its speed against the first setting of the same backbone and encoder (``x first``),
+
+after warm-up steps, for each setting of the backbone: float32 or bfloat16 autocast (``CPU_BFLOAT16``),
+contiguous or channels-last memory (``CHANNELS_LAST``). All models run in this one process under the
+same conditions, the settings of one backbone in turn, so their ratios are measured side by side.
 
     python benchmarks/train_step.py [--models mobilefacenet ir18] [--encoders rgb partialface] [--batch 64]
+                                    [--precisions float32 bfloat16] [--layouts contiguous channels_last]
                                     [--steps 3] [--warmup 1] [--classes 1000] [--threads N] [--json PATH]
 """
 
@@ -44,8 +49,13 @@ def load_faces(count: int, size: int) -> tuple[torch.Tensor, str]:
     return torch.rand(count, 3, size, size) * 2 - 1, f"{count} random inputs"
 
 
-def measure(model_name: str, encoder_name: str, faces: torch.Tensor, classes: int, steps: int, warmup: int) -> dict:
-    """Time ``steps`` training steps (after ``warmup``) of one backbone; returns a result row."""
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
+LAYOUTS = ("contiguous", "channels_last")
+
+
+def measure(model_name: str, encoder_name: str, faces: torch.Tensor, classes: int, steps: int, warmup: int,
+            precision: str = "float32", layout: str = "contiguous") -> dict:
+    """Time ``steps`` training steps (after ``warmup``) of one backbone in one setting; returns a result row."""
     batch = faces.shape[0]
     encoder = get_encoder(encoder_name, train_repeats=3)
     if isinstance(encoder, FrequencyEncoder):
@@ -53,7 +63,10 @@ def measure(model_name: str, encoder_name: str, faces: torch.Tensor, classes: in
     torch.manual_seed(0)
     backbone = get_model(model_name, in_channels=encoder.out_channels, input_size=faces.shape[-1])
     head = get_head("cosface", 512, classes, s=32.0, m=0.35)
-    classifier = FaceClassifier(backbone, head).train()
+    channels_last = layout == "channels_last"
+    classifier = FaceClassifier(backbone, head, autocast=PRECISIONS[precision], channels_last=channels_last).train()
+    if channels_last:
+        classifier = classifier.to(memory_format=torch.channels_last)
     schedule = StepSchedule((0.1,), ())
     optimizer = build_optimizer([classifier], 0.1, momentum=0.9, weight_decay=5e-4)
     scheduler = build_scheduler(optimizer, schedule)
@@ -71,6 +84,8 @@ def measure(model_name: str, encoder_name: str, faces: torch.Tensor, classes: in
         "model": model_name,
         "encoder": encoder_name,
         "in_channels": encoder.out_channels,
+        "precision": precision,
+        "layout": layout,
         "batch": batch,
         "step_seconds": step,
         "images_per_second": batch / step,
@@ -85,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=["mobilefacenet", "ir18"])
     parser.add_argument("--encoders", nargs="+", default=["rgb", "partialface"],
                         help="input encoders, each timed with every model (default: rgb and partialface)")
+    parser.add_argument("--precisions", nargs="+", choices=list(PRECISIONS), default=["float32"],
+                        help="backbone precisions to time (bfloat16: autocast, as CPU_BFLOAT16 trains)")
+    parser.add_argument("--layouts", nargs="+", choices=LAYOUTS, default=["contiguous"],
+                        help="memory layouts to time (channels_last: as CHANNELS_LAST trains)")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--size", type=int, default=112, help="input side")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per model (the median is reported)")
@@ -97,14 +116,21 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     faces, source = load_faces(args.batch, args.size)
     print(f"# {source}, batch {args.batch}, {torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(f"{'model':<20} {'encoder':<12} {'images/s':>9} {'step s':>8} {'encode s':>9} {'encode share':>13}")
+    print(f"{'model':<20} {'encoder':<12} {'precision':<9} {'layout':<13} {'images/s':>9} {'x first':>8} "
+          f"{'step s':>8} {'encode s':>9} {'encode share':>13}")
     rows = []
     for name in args.models:
         for encoder in args.encoders:
-            row = measure(name, encoder, faces, args.classes, args.steps, args.warmup)
-            rows.append(row)
-            print(f"{name:<20} {encoder:<12} {row['images_per_second']:>9.1f} {row['step_seconds']:>8.2f} "
-                  f"{row['encode_seconds']:>9.3f} {row['encode_share']:>12.1%}", flush=True)
+            first = None
+            for precision in args.precisions:
+                for layout in args.layouts:
+                    row = measure(name, encoder, faces, args.classes, args.steps, args.warmup, precision, layout)
+                    first = first or row
+                    row["speed_vs_first"] = row["images_per_second"] / first["images_per_second"]
+                    rows.append(row)
+                    print(f"{name:<20} {encoder:<12} {precision:<9} {layout:<13} {row['images_per_second']:>9.1f} "
+                          f"{row['speed_vs_first']:>8.2f} {row['step_seconds']:>8.2f} {row['encode_seconds']:>9.3f} "
+                          f"{row['encode_share']:>12.1%}", flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"source": source, "threads": torch.get_num_threads(), "rows": rows}, indent=1))

@@ -116,6 +116,34 @@ def test_channels_last_classifier_computes_the_same_logits() -> None:
     assert torch.allclose(plain(inputs, labels), nhwc(inputs, labels), rtol=1e-4, atol=1e-4)
 
 
+def test_bfloat16_classifier_runs_its_backbone_in_bfloat16_and_stays_close() -> None:
+    """``CPU_BFLOAT16``'s path: the backbone's convolutions run in bfloat16 (so the logits differ from
+    float32's), the head in float32, and the logits stay within bfloat16's precision of float32's."""
+    from partialface.models import get_head
+    from partialface.training.trainer import FaceClassifier
+
+    torch.manual_seed(0)
+    backbone = get_model("mobilefacenet", width=0.25, in_channels=27, embedding_size=16, input_size=16)
+    head = get_head("cosface", embedding_size=16, num_classes=5, s=16, m=0.2)
+    plain = FaceClassifier(backbone, head).eval()
+    half = FaceClassifier(copy.deepcopy(backbone), copy.deepcopy(head), autocast=torch.bfloat16).eval()
+    seen: list[torch.dtype] = []
+    half.backbone.register_forward_hook(lambda module, args, output: seen.append(output.dtype))
+    inputs, labels = torch.randn(4, 27, 16, 16), torch.tensor([0, 1, 2, 3])
+    expected, logits = plain(inputs, labels), half(inputs, labels)
+    assert seen == [torch.bfloat16] and logits.dtype == torch.float32
+    assert not torch.equal(logits, expected) and torch.allclose(logits, expected, atol=0.5)
+
+
+def test_cpu_bfloat16_training_runs_and_records_its_setting(dataset_root: Path, tmp_path: Path) -> None:
+    report = train(tiny_config(dataset_root, tmp_path / "bf16", ENCODER="partialface", NUM_EPOCH=1, DEV_PAIRS="",
+                               CPU_BFLOAT16=True))
+    checkpoint = load_checkpoint(tmp_path / "bf16" / "checkpoint.pt")
+    assert report["epoch"] == 1 and checkpoint["config"]["CPU_BFLOAT16"] is True
+    weights = checkpoint["model"]["state_dict"].values()
+    assert all(torch.isfinite(value).all() for value in weights if value.is_floating_point())
+
+
 def test_training_data_from_folders_index_and_recordio(dataset_root: Path, tmp_path: Path) -> None:
     folders = build_training_data(resolve_config(tiny_config(dataset_root, tmp_path)), repeats=3)
     assert (folders.num_images, folders.num_classes, len(folders.dataset)) == (20, 5, 60)

@@ -149,6 +149,8 @@ KEYS: tuple[ConfigKey, ...] = (
               "unreadable image stops the run with its name"),
     ConfigKey("CHANNELS_LAST", False, c.boolean, "run the backbone channels-last (fast mixed precision on CUDA)",
               runtime=True),
+    ConfigKey("CPU_BFLOAT16", False, c.boolean, "on the CPU, run the backbone under bfloat16 autocast (faster where "
+              "the CPU has AVX-512 BF16 or AMX: benchmarks/train_step.py; the numbers change, so runs differ)"),
     # ---- partialface: the training recipe beyond the margin loss (partialface.training.objective)
     ConfigKey("MARGIN_MIN_IMAGES", 1, c.integer(1), "people with fewer training images than this get no class in the "
               "head (no margin loss); they still teach through distillation and view consistency (with `MIN_IMAGES: 1`, "

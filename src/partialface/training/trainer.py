@@ -74,18 +74,18 @@ CHECKPOINT_NAME = "checkpoint.pt"
 class FaceClassifier(nn.Module):
     """Backbone and margin head as one module (what DDP wraps): ``forward(inputs, labels) -> logits``.
 
-    With ``amp=True`` the backbone runs under CUDA autocast (float16) and the head in float32. With
-    ``channels_last=True`` the inputs are laid out channels-last (move the module with
+    With ``autocast`` set (``torch.float16`` for CUDA's AMP, ``torch.bfloat16`` for ``CPU_BFLOAT16``) the
+    backbone runs under autocast in that type and the head in float32. With ``channels_last=True`` the inputs are laid out channels-last (move the module with
     ``.to(memory_format=torch.channels_last)`` too); the values are the same, the convolutions faster.
     """
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, amp: bool = False, channels_last: bool = False,
-                 projection: nn.Module | None = None) -> None:
+    def __init__(self, backbone: nn.Module, head: nn.Module, autocast: torch.dtype | None = None,
+                 channels_last: bool = False, projection: nn.Module | None = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
         self.projection = projection  # the distillation map to the teacher's space (training only)
-        self.amp = amp
+        self.autocast = autocast
         self.channels_last = channels_last
 
     def forward(self, inputs: torch.Tensor, labels: torch.Tensor, with_embeddings: bool = False) -> Any:
@@ -94,7 +94,8 @@ class FaceClassifier(nn.Module):
         are not scored)."""
         if self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device_type=inputs.device.type, dtype=torch.float16, enabled=self.amp):
+        with torch.autocast(device_type=inputs.device.type, dtype=self.autocast or torch.float32,
+                            enabled=self.autocast is not None):
             embeddings = self.backbone(inputs)
         if not with_embeddings:
             return self.head(embeddings.float(), labels)
@@ -248,7 +249,10 @@ class Trainer:
             self.run_lock = claim_run_folder(self.out, CHECKPOINT_NAME)  # held until fit() ends
         if cfg["THREADS"] > 0:
             torch.set_num_threads(cfg["THREADS"])
-        self.amp = bool(cfg["AMP"]) and self.device.type == "cuda"
+        self.amp = bool(cfg["AMP"]) and self.device.type == "cuda"  # float16 with a gradient scaler
+        # bfloat16 keeps float32's range, so the CPU's autocast needs no scaler
+        self.autocast = torch.float16 if self.amp else (
+            torch.bfloat16 if cfg["CPU_BFLOAT16"] and self.device.type == "cpu" else None)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
         self.crop = CropSpec.from_dict(cfg["CROP"])
@@ -346,7 +350,7 @@ class Trainer:
                 fit_rank_identifier(backbone, self.encoder, sample_faces(self.data, cfg["FREQUENCY_SCALE_SAMPLES"], cfg["SEED"]))
         if self.context.is_distributed:
             backbone = synchronize_batch_norm(backbone, self.device)
-        classifier = FaceClassifier(backbone, head, amp=self.amp, channels_last=cfg["CHANNELS_LAST"],
+        classifier = FaceClassifier(backbone, head, autocast=self.autocast, channels_last=cfg["CHANNELS_LAST"],
                                     projection=projection).to(self.device)
         if cfg["CHANNELS_LAST"]:
             classifier = classifier.to(memory_format=torch.channels_last)
