@@ -78,6 +78,18 @@ def test_rank_features_are_finite_on_silent_channels() -> None:
     assert features.shape == (2, 20) and bool(torch.isfinite(features).all())
 
 
+def test_rank_features_are_the_four_statistics_of_each_channel() -> None:
+    """The chunked computation gives the definition's values for a batch of several chunks, and none."""
+    sent = torch.randn(37, 3, 9, 7, generator=torch.Generator().manual_seed(0)) * torch.tensor([1.0, 5.0, 0.2])[:, None, None]
+    magnitude = sent.abs().mean(dim=(2, 3)).log()
+    peak = sent.pow(2).mean(dim=(2, 3)).log() - 2 * magnitude
+    across = (sent[..., 1:] - sent[..., :-1]).abs().mean(dim=(2, 3)).log() - magnitude
+    down = (sent[..., 1:, :] - sent[..., :-1, :]).abs().mean(dim=(2, 3)).log() - magnitude
+    expected = torch.cat([magnitude, peak, across, down], dim=1)
+    assert torch.allclose(rank_features(sent), expected, atol=1e-5)
+    assert rank_features(sent[:0]).shape == (0, 12)
+
+
 def test_the_identifier_names_the_rank_of_unseen_real_faces() -> None:
     """48 LFW faces: 36 fit, 12 held out, under each of the published plan's 18 ranks."""
     faces = load_lfw_faces(48)
