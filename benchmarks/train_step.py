@@ -7,7 +7,6 @@ of real LFW faces (random inputs when the LFW copy is absent) and reports
 
 * images/s of the whole step (batch / median step time; data loading is not included),
 * the encoder's share of the step (time in ``encode_train`` / step time),
-
 * its speed against the first setting of the same backbone and encoder (``x first``),
 
 after warm-up steps, for each setting of the backbone: float32 or bfloat16 autocast (``CPU_BFLOAT16``),
@@ -16,6 +15,7 @@ same conditions, the settings of one backbone in turn, so their ratios are measu
 
     python benchmarks/train_step.py [--models mobilefacenet ir18] [--encoders rgb partialface] [--batch 64]
                                     [--precisions float32 bfloat16] [--layouts contiguous channels_last]
+                                    [--rank-keyed]
                                     [--steps 3] [--warmup 1] [--classes 1000] [--threads N] [--json PATH]
 """
 
@@ -32,6 +32,7 @@ import torch
 from partialface.encoders import FrequencyEncoder, estimate_frequency_scale, get_encoder
 from partialface.models import get_head, get_model
 from partialface.training import StepSchedule, build_optimizer, build_scheduler, train_step
+from partialface.training.rank_keyed import rank_channel_table
 from partialface.training.trainer import FaceClassifier
 
 LFW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw" / "images"
@@ -54,14 +55,18 @@ LAYOUTS = ("contiguous", "channels_last")
 
 
 def measure(model_name: str, encoder_name: str, faces: torch.Tensor, classes: int, steps: int, warmup: int,
-            precision: str = "float32", layout: str = "contiguous") -> dict:
+            precision: str = "float32", layout: str = "contiguous", rank_keyed: bool = False) -> dict:
     """Time ``steps`` training steps (after ``warmup``) of one backbone in one setting; returns a result row."""
     batch = faces.shape[0]
     encoder = get_encoder(encoder_name, train_repeats=3)
     if isinstance(encoder, FrequencyEncoder):
         encoder = get_encoder(encoder_name, frequency_scale=estimate_frequency_scale(faces), train_repeats=3)
     torch.manual_seed(0)
-    backbone = get_model(model_name, in_channels=encoder.out_channels, input_size=faces.shape[-1])
+    if rank_keyed and encoder_name == "partialface":  # RANK_KEYED: the backbone names each input's rank first
+        backbone = get_model("rank_keyed", rank_channels=rank_channel_table(encoder), backbone=model_name,
+                             in_channels=encoder.out_channels, input_size=faces.shape[-1])
+    else:
+        backbone = get_model(model_name, in_channels=encoder.out_channels, input_size=faces.shape[-1])
     head = get_head("cosface", 512, classes, s=32.0, m=0.35)
     channels_last = layout == "channels_last"
     classifier = FaceClassifier(backbone, head, autocast=PRECISIONS[precision], channels_last=channels_last).train()
@@ -81,7 +86,7 @@ def measure(model_name: str, encoder_name: str, faces: torch.Tensor, classes: in
     step = statistics.median(r.step_seconds for r in results)
     encode = statistics.median(r.encode_seconds for r in results)
     return {
-        "model": model_name,
+        "model": model_name + (" (rank-keyed)" if rank_keyed and encoder_name == "partialface" else ""),
         "encoder": encoder_name,
         "in_channels": encoder.out_channels,
         "precision": precision,
@@ -104,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="backbone precisions to time (bfloat16: autocast, as CPU_BFLOAT16 trains)")
     parser.add_argument("--layouts", nargs="+", choices=LAYOUTS, default=["contiguous"],
                         help="memory layouts to time (channels_last: as CHANNELS_LAST trains)")
+    parser.add_argument("--rank-keyed", action="store_true",
+                        help="PartialFace models behind the rank-keyed input (RANK_KEYED), as the shipped default")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--size", type=int, default=112, help="input side")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per model (the median is reported)")
@@ -116,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     faces, source = load_faces(args.batch, args.size)
     print(f"# {source}, batch {args.batch}, {torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(f"{'model':<20} {'encoder':<12} {'precision':<9} {'layout':<13} {'images/s':>9} {'x first':>8} "
+    print(f"{'model':<32} {'encoder':<12} {'precision':<9} {'layout':<13} {'images/s':>9} {'x first':>8} "
           f"{'step s':>8} {'encode s':>9} {'encode share':>13}")
     rows = []
     for name in args.models:
@@ -124,11 +131,12 @@ def main(argv: list[str] | None = None) -> int:
             first = None
             for precision in args.precisions:
                 for layout in args.layouts:
-                    row = measure(name, encoder, faces, args.classes, args.steps, args.warmup, precision, layout)
+                    row = measure(name, encoder, faces, args.classes, args.steps, args.warmup, precision, layout,
+                                  args.rank_keyed)
                     first = first or row
                     row["speed_vs_first"] = row["images_per_second"] / first["images_per_second"]
                     rows.append(row)
-                    print(f"{name:<20} {encoder:<12} {precision:<9} {layout:<13} {row['images_per_second']:>9.1f} "
+                    print(f"{row['model']:<32} {encoder:<12} {precision:<9} {layout:<13} {row['images_per_second']:>9.1f} "
                           f"{row['speed_vs_first']:>8.2f} {row['step_seconds']:>8.2f} {row['encode_seconds']:>9.3f} "
                           f"{row['encode_share']:>12.1%}", flush=True)
     if args.json:
