@@ -75,8 +75,9 @@ class FaceClassifier(nn.Module):
     """Backbone and margin head as one module (what DDP wraps): ``forward(inputs, labels) -> logits``.
 
     With ``autocast`` set (``torch.float16`` for CUDA's AMP, ``torch.bfloat16`` for ``CPU_BFLOAT16``) the
-    backbone runs under autocast in that type and the head in float32. With ``channels_last=True`` the inputs are laid out channels-last (move the module with
-    ``.to(memory_format=torch.channels_last)`` too); the values are the same, the convolutions faster.
+    backbone runs under autocast in that type and the head in float32. With ``channels_last=True`` the
+    inputs are laid out channels-last (move the module with ``.to(memory_format=torch.channels_last)``
+    too); the values are the same, the convolutions faster.
     """
 
     def __init__(self, backbone: nn.Module, head: nn.Module, autocast: torch.dtype | None = None,
