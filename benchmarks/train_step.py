@@ -62,7 +62,8 @@ def measure(model_name: str, encoder_name: str, faces: torch.Tensor, classes: in
     if isinstance(encoder, FrequencyEncoder):
         encoder = get_encoder(encoder_name, frequency_scale=estimate_frequency_scale(faces), train_repeats=3)
     torch.manual_seed(0)
-    if rank_keyed and encoder_name == "partialface":  # RANK_KEYED: the backbone names each input's rank first
+    keyed = rank_keyed and encoder_name == "partialface"  # RANK_KEYED: the backbone names each input's rank first
+    if keyed:
         backbone = get_model("rank_keyed", rank_channels=rank_channel_table(encoder), backbone=model_name,
                              in_channels=encoder.out_channels, input_size=faces.shape[-1])
     else:
@@ -86,7 +87,7 @@ def measure(model_name: str, encoder_name: str, faces: torch.Tensor, classes: in
     step = statistics.median(r.step_seconds for r in results)
     encode = statistics.median(r.encode_seconds for r in results)
     return {
-        "model": model_name + (" (rank-keyed)" if rank_keyed and encoder_name == "partialface" else ""),
+        "model": model_name + (" (rank-keyed)" if keyed else ""),
         "encoder": encoder_name,
         "in_channels": encoder.out_channels,
         "precision": precision,
