@@ -79,6 +79,9 @@ def _recipe(cfg: dict, encoder: dict) -> dict:
         "rank_copies": cfg["NUM_AUG"] if encoder.get("plan") else None,
         "training_ranks": encoder.get("training_ranks", "label-keyed") if encoder["name"] == "partialface" else None,
         "rank_keyed": bool(cfg.get("RANK_KEYED", False)),
+        # The number types the backbone trained in change accuracy here (docs/results.md, section 3):
+        # AMP (float16) applies on CUDA, CPU_BFLOAT16 on the CPU, whichever device trained it.
+        "precision": {key: bool(cfg.get(key, False)) for key in ("AMP", "CPU_BFLOAT16", "CHANNELS_LAST")},
         "optimizer": {"lrs": cfg["LRS"], "stages": cfg["STAGES"], "stages_unit": cfg["STAGES_UNIT"],
                       "weight_decay": cfg["WEIGHT_DECAY"], "momentum": cfg["MOMENTUM"]},
     }

@@ -122,6 +122,7 @@ def test_shipping_a_recipe_run_records_its_twin_recipe_teacher_and_preparation(t
     assert card["dev_folds_seen_in_training"] is True and card["teacher"] is None
     assert card["recipe"]["losses"]["consistency"] == 0.5 and card["recipe"]["views"] == 2
     assert card["recipe"]["augment"] == {"shift": 0.05} and card["recipe"]["training_ranks"] == "uniform"
+    assert card["recipe"]["precision"] == {"AMP": True, "CPU_BFLOAT16": False, "CHANNELS_LAST": False}
     preparation = card["input_preparation"]
     assert preparation["kind"] == "five-point" and preparation["detector"] == "hog+cnn"
     assert preparation["crop"] == {"box": None, "size": 16} and preparation["frame"] == {"size": 250, "offset": [69, 69]}
