@@ -32,7 +32,7 @@ import torch
 from partialface.encoders import FrequencyEncoder, estimate_frequency_scale, get_encoder
 from partialface.models import get_head, get_model
 from partialface.training import StepSchedule, build_optimizer, build_scheduler, train_step
-from partialface.training.rank_keyed import rank_channel_table
+from partialface.training.rank_keyed import rank_keyed_model_spec
 from partialface.training.trainer import FaceClassifier
 
 LFW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw" / "images"
@@ -63,11 +63,10 @@ def measure(model_name: str, encoder_name: str, faces: torch.Tensor, classes: in
         encoder = get_encoder(encoder_name, frequency_scale=estimate_frequency_scale(faces), train_repeats=3)
     torch.manual_seed(0)
     keyed = rank_keyed and encoder_name == "partialface"  # RANK_KEYED: the backbone names each input's rank first
+    name, kwargs = model_name, {"in_channels": encoder.out_channels, "input_size": faces.shape[-1]}
     if keyed:
-        backbone = get_model("rank_keyed", rank_channels=rank_channel_table(encoder), backbone=model_name,
-                             in_channels=encoder.out_channels, input_size=faces.shape[-1])
-    else:
-        backbone = get_model(model_name, in_channels=encoder.out_channels, input_size=faces.shape[-1])
+        name, kwargs = rank_keyed_model_spec(encoder, name, kwargs)
+    backbone = get_model(name, **kwargs)
     head = get_head("cosface", 512, classes, s=32.0, m=0.35)
     channels_last = layout == "channels_last"
     classifier = FaceClassifier(backbone, head, autocast=PRECISIONS[precision], channels_last=channels_last).train()

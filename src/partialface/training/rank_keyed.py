@@ -15,7 +15,7 @@ from ..encoders import InputEncoder, PartialFaceEncoder
 from ..models.rank_keyed import RankKeyedBackbone, rank_feature_table
 from .config_checks import ConfigError
 
-__all__ = ["fit_rank_identifier", "rank_channel_table"]
+__all__ = ["fit_rank_identifier", "rank_channel_table", "rank_keyed_model_spec"]
 
 logger = logging.getLogger("partialface.train")
 
@@ -30,6 +30,12 @@ def _ranks(encoder: InputEncoder) -> list[tuple[int, int]]:
 def rank_channel_table(encoder: InputEncoder) -> list[list[int]]:
     """For each rank of the encoder's plan (subset-major), the channels it sends in their order."""
     return [encoder.plan.channels(subset, permutation).tolist() for subset, permutation in _ranks(encoder)]
+
+
+def rank_keyed_model_spec(encoder: InputEncoder, backbone: str, model_kwargs: dict) -> tuple[str, dict]:
+    """The registry name and arguments of ``backbone`` behind the rank-keyed input for ``encoder``'s plan
+    (what ``RANK_KEYED`` trains; benchmarks build the same model from it)."""
+    return "rank_keyed", {"rank_channels": rank_channel_table(encoder), "backbone": backbone, **model_kwargs}
 
 
 @torch.no_grad()

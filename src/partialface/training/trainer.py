@@ -55,7 +55,7 @@ from .config_checks import ConfigError, key_errors
 from .data import KeyedDataset, TrainingData, build_training_data, sample_faces, training_preparation
 from .dev_evaluation import DevEvaluator
 from .distributed import DistributedContext, init_distributed, shutdown_distributed, synchronize_batch_norm
-from .rank_keyed import fit_rank_identifier, rank_channel_table
+from .rank_keyed import fit_rank_identifier, rank_keyed_model_spec
 from .objective import ObjectiveWeights, TrainingObjective, distillation_projection, prepare_teacher_targets
 from .run_folder import claim_run_folder, releases_run_folder_on_error
 from .run_log import RunLogger
@@ -333,8 +333,7 @@ class Trainer:
         }
         self.model_name = cfg["BACKBONE_NAME"]
         if cfg["RANK_KEYED"]:
-            self.model_name, self.model_kwargs = "rank_keyed", {
-                "rank_channels": rank_channel_table(self.encoder), "backbone": cfg["BACKBONE_NAME"], **self.model_kwargs}
+            self.model_name, self.model_kwargs = rank_keyed_model_spec(self.encoder, cfg["BACKBONE_NAME"], self.model_kwargs)
         self.head_kwargs = _head_kwargs(cfg, self.data.num_classes)
         try:
             backbone = get_model(self.model_name, **self.model_kwargs)
