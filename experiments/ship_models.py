@@ -177,9 +177,13 @@ def card_for_run(run: Path, twin: Path | None = None, five_point: Path | None = 
         "reproduce": [f"experiments/dev_protocol.sh {row}", f"python experiments/ship_models.py {run}:NAME"],
     }
     if twin is not None:
-        card["reproduce"] = [f"python experiments/levers.py run {twin.name} {run.name} --out {run.parent} "
-                             f"--budget {cfg['MAX_SAMPLES']}",
-                             f"python experiments/ship_models.py {run}:NAME --twin {twin}"
+        budget = f"--budget {cfg['MAX_SAMPLES']}"
+        # The twin may have been trained in another run folder (a lever row reused for shipping).
+        runs = ([f"python experiments/levers.py run {twin.name} {run.name} --out {run.parent} {budget}"]
+                if twin.parent == run.parent else
+                [f"python experiments/levers.py run {twin.name} --out {twin.parent} {budget}",
+                 f"python experiments/levers.py run {run.name} --out {run.parent} {budget}"])
+        card["reproduce"] = runs + [f"python experiments/ship_models.py {run}:NAME --twin {twin}"
                              + (f" --five-point {five_point}" if five_point else "")
                              + (f" --privacy {privacy}" if privacy else "")]
     if privacy is not None:

@@ -133,6 +133,14 @@ def test_shipping_a_recipe_run_records_its_twin_recipe_teacher_and_preparation(t
     recorded = load_model(tmp_path / "recorded" / "default.pt")
     assert recorded.card["input_preparation"] == recorded.preparation.to_dict() and recorded.preparation.kind == "box"
     assert any("--budget" in line for line in recorded.card["reproduce"])
+    assert [line.split()[3:5] for line in recorded.card["reproduce"] if "levers.py" in line] == [["twin", "ship"]]
+    # A twin trained in another run folder (a lever row reused for shipping) is reproduced there.
+    shutil.copytree(tmp_path / "twin", tmp_path / "levers" / "twin")
+    (tmp_path / "elsewhere").mkdir()
+    ship.main(["--weights-dir", str(tmp_path / "elsewhere"), "--twin", str(tmp_path / "levers" / "twin"),
+               f"{tmp_path / 'ship'}:default"])
+    runs = [line for line in load_model(tmp_path / "elsewhere" / "default.pt").card["reproduce"] if "levers.py" in line]
+    assert [line.split("--out ")[1].split()[0] for line in runs] == [str(tmp_path / "levers"), str(tmp_path)]
     # --privacy: the card quotes the frontier row of the model's plan (the twin's eval names it "x").
     attacks = {"white-box": {"ssim": 0.5, "judge_accuracy": 62.0, "judge_rank1": 7.0}}
     row = {"setting": "s3", "label": "s3: ...", "anchor": False, "plan": {"fingerprint": "x"}, "attacks": attacks,
