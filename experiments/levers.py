@@ -75,22 +75,54 @@ def run_rows(index: dict, names: list[str], out: Path, budget: int | None) -> No
         if done.is_file() and done.stat().st_mtime > (run / "checkpoint.pt").stat().st_mtime:
             print(f"{name}: done already ({done})")
             continue
+        resumed_at = _samples_logged(run)  # > 0: this call resumes a run another one began
         started = time.time()
         _run(train_command(index, name, out, row_budget(index, name, budget)))
         trained = time.time()
+        timing = {"train_seconds": round(trained - started), "resumed_at_samples": resumed_at}
         if index["rows"][name].get("twin"):  # trained on every person: its twin's eval describes it
-            (run / "timing.json").write_text(json.dumps({"train_seconds": round(trained - started)}))
+            (run / "timing.json").write_text(json.dumps(timing))
             continue
         _run(eval_command(index, name, out))
-        timing = {"train_seconds": round(trained - started), "eval_seconds": round(time.time() - trained)}
+        timing["eval_seconds"] = round(time.time() - trained)
         (run / "timing.json").write_text(json.dumps(timing))
         print(f"{name}: trained in {timing['train_seconds']} s, evaluated in {timing['eval_seconds']} s", flush=True)
 
 
-def mean_speed(run: Path) -> float:
+def _log_rows(run: Path) -> list[dict]:
+    if not (run / "train_log.csv").is_file():
+        return []
     with open(run / "train_log.csv") as handle:
-        speeds = [float(row["images_per_second"]) for row in csv.DictReader(handle)]
+        return list(csv.DictReader(handle))
+
+
+def _samples_logged(run: Path) -> int:
+    rows = _log_rows(run)
+    return int(rows[-1]["samples_seen"]) if rows else 0
+
+
+def mean_speed(run: Path) -> float:
+    speeds = [float(row["images_per_second"]) for row in _log_rows(run)]
     return sum(speeds) / len(speeds)
+
+
+def train_minutes(run: Path) -> str:
+    """Training wall time of a row: timed by `run`, or summed from its log where the run was resumed.
+
+    A resumed row (killed at a session's end, continued in the next) was timed by its last call only;
+    its log (rows past the resumed checkpoint dropped) gives each logged window's samples and speed.
+    """
+    timing = json.loads((run / "timing.json").read_text()) if (run / "timing.json").is_file() else {}
+    if not timing:
+        return ""
+    if not timing.get("resumed_at_samples"):
+        return f"{timing['train_seconds'] / 60:.0f}"
+    seconds, previous = 0.0, 0
+    for row in _log_rows(run):
+        samples = int(row["samples_seen"])
+        seconds += (samples - previous) / float(row["images_per_second"])
+        previous = samples
+    return f"{seconds / 60:.0f} (resumed)"
 
 
 def table(index: dict, out: Path) -> None:
@@ -109,8 +141,7 @@ def table(index: dict, out: Path) -> None:
         ranks = (f"{100 * spread['rank_accuracy_mean']:.2f} ({100 * spread['rank_accuracy_min']:.2f}-"
                  f"{100 * spread['rank_accuracy_max']:.2f})" if spread else "")
         cosine = f"{spread['template_consistency_mean']:.3f}" if spread else ""
-        timing = json.loads((run / "timing.json").read_text()) if (run / "timing.json").is_file() else {}
-        minutes = f"{timing['train_seconds'] / 60:.0f}" if timing else ""
+        minutes = train_minutes(run)
         print(f"| {row['label']} | {100 * report['accuracy']:.2f} +- {100 * report['accuracy_std']:.2f} | "
               f"{100 * report['tar_at_far_1e-3']:.2f} | {report['auc']:.4f} | {ranks} | {cosine} | {samples:,} | "
               f"{mean_speed(run):.1f} | {minutes} |")

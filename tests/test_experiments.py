@@ -253,3 +253,19 @@ def test_every_lever_row_resolves_and_differs_from_its_baseline_only_by_its_file
         assert cfg["EXCLUDE_FOLDS"] == ([] if row.get("twin") else [7, 8]), name
     lever_files = {p for p in (REPO / "configs" / "levers").glob("*.yaml") if p.name != "index.yaml"}
     assert lever_files <= used | {REPO / "configs" / "levers" / "aligned_celeba.yaml"}
+
+
+def test_a_lever_row_resumed_across_sessions_reports_its_whole_training_time(tmp_path: Path) -> None:
+    levers = _script("levers")
+    run = tmp_path / "row"
+    run.mkdir()
+    assert levers.train_minutes(run) == "" and levers._samples_logged(run) == 0
+    # Three logged windows of 6,000 samples at 100 img/s: 3 minutes of training in all.
+    rows = ["step,samples_seen,images_per_second"] + [f"{10 * i},{6000 * i},100" for i in (1, 2, 3)]
+    (run / "train_log.csv").write_text("\n".join(rows) + "\n")
+    assert levers._samples_logged(run) == 18000 and levers.mean_speed(run) == 100
+    (run / "timing.json").write_text(json.dumps({"train_seconds": 300, "eval_seconds": 9}))
+    assert levers.train_minutes(run) == "5"  # an uninterrupted run: its own clock
+    # Resumed at 6,000 samples, the last call trained for 2 of the 3 minutes; the log counts all of them.
+    (run / "timing.json").write_text(json.dumps({"train_seconds": 120, "resumed_at_samples": 6000}))
+    assert levers.train_minutes(run) == "3 (resumed)"
