@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -128,6 +129,34 @@ def test_demo_on_real_faces_as_a_process(tmp_path):
     assert all(sheet.name in page for sheet in sheets)
     with Image.open(sheets[0]) as sheet:
         assert sheet.width > 4 * 112 and sheet.height > 224
+
+
+@pytest.mark.lfw
+def test_demo_verifies_with_the_default_model_beside_the_rgb_baseline(tmp_path):
+    """The demo's verification on a few real pairs of folds 7-8: both shipped models, one plot, one table."""
+    lfw = require_lfw()
+    lines = (lfw / "pairs.txt").read_text().splitlines()
+    folds, per_half = (int(v) for v in lines[0].split())
+    keep = 10  # pairs per half-fold: 40 in folds 7-8
+    data = tmp_path / "lfw"
+    data.mkdir()
+    (data / "images").symlink_to(lfw / "images")
+    body = [line for f in range(folds) for half in (0, 1)
+            for line in lines[1 + (2 * f + half) * per_half:][:keep]]
+    (data / "pairs.txt").write_text(f"{folds}\t{keep}\n" + "\n".join(body) + "\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "partialface", "demo", "--data", str(data / "images"), "--out", str(tmp_path / "out"),
+         "--count", "1"], capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "out" / "verification.json").read_text())
+    baseline = report["compared_with"]["rgb-baseline"]
+    assert report["name"] == "default" and report["pairs"] == baseline["pairs"] == 40
+    assert report["plan"] is not None and baseline["plan"] is None and baseline["encoder"] == "rgb"
+    assert "default: accuracy" in result.stdout and "rgb-baseline: accuracy" in result.stdout
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "what protection costs" in page and page.count("TAR at FAR=1e-3") == 1
+    assert (tmp_path / "out" / "roc.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("error", [RuntimeError("internal state lost"), ValueError("a bug, not a user mistake")])

@@ -4,7 +4,7 @@
     partialface plan generate --seed N --out plan.json [--m 6 --n 6 | --like PRESET] [--overwrite]
     partialface plan show NAME_OR_JSON
     partialface plan list
-    partialface demo [--data DIR] [--out DIR] [--count N] [--overwrite]
+    partialface demo [--data DIR] [--out DIR] [--count N] [--no-verify] [--no-baseline] [--overwrite]
     partialface train CONFIG [--set KEY=VALUE ...]
     partialface eval --model CKPT --pairs PAIRS --images DIR [--json OUT] [--seed N]
     partialface attack ...
@@ -131,7 +131,7 @@ def _cmd_demo(args) -> int:
     from .demo import run_demo
 
     result = run_demo(args.data, args.out, count=args.count, seed=args.seed, verify=not args.no_verify,
-                      overwrite=args.overwrite)
+                      overwrite=args.overwrite, baseline=not args.no_baseline)
     return _report_failures(result.failed, result.failures_report)
 
 
@@ -187,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=6, help="faces to protect, 1..1000 (default 6)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-verify", action="store_true", help="only the preview sheets, no verification")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="verify with the default model only, not also with the shipped rgb-baseline")
     p.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier demo in --out")
     p.set_defaults(func=_cmd_demo)
 

@@ -5,7 +5,9 @@
 2. The shipped default PartialFace model verifies LFW folds 7-8 (the development protocol's
    evaluation folds) from protected queries: one random rank per image. The report says, from the
    model card, whether the model saw those people in training and what it scores on unseen ones.
-3. ``report.html`` gathers the sheets, the ROC curve and the numbers.
+   Beside it, the shipped ``rgb-baseline`` (trained identically on the face itself) verifies the same
+   pairs: the difference is what protection costs (``--no-baseline`` skips it).
+3. ``report.html`` gathers the sheets, the ROC curves and the numbers.
 
 Every output path is checked before the first face is read (existing files are replaced only with
 ``--overwrite``; ``make demo`` passes it, its ``demo_out`` being the demo's own folder) and the output
@@ -65,50 +67,70 @@ def pick_faces(folder: Path, count: int, seed: int = 0) -> list[Path]:
     return chosen
 
 
-def _load_default_model():
+BASELINE = "rgb-baseline"  # the shipped model that sees the face itself, trained like `default`
+
+
+def _load_shipped(name: str):
     from .api import load_model, shipped_models
 
-    if "default" not in shipped_models():
+    if name not in shipped_models():
         return None
-    return load_model("default")
+    return load_model(name)
 
 
-def _verify(model, pairs_path: Path, images: Path, out: Path, seed: int) -> dict:
+def _verify(models: dict, pairs_path: Path, images: Path, out: Path, seed: int) -> list[dict]:
+    """Verify folds 7-8 from raw photos with each shipped model (name -> model); one ROC plot and
+    ``verification.json`` (the first model's report, the others under ``compared_with`` by name)."""
     from .evaluation.protocol import evaluate_model_on_pairs
     from .evaluation.metrics import plot_roc
 
-    report, scores, issame = evaluate_model_on_pairs(model, str(pairs_path), str(images), DEMO_FOLDS, seed=seed,
-                                                     raw_photos=True)
-    plot_roc({f"{model.encoder.name}, protected queries": (scores, issame)}, out / "roc.png",
-             title=f"LFW folds {DEMO_FOLDS[0]}-{DEMO_FOLDS[-1]}, one random rank per query")
+    reports, curves = [], {}
+    for name, model in models.items():
+        report, scores, issame = evaluate_model_on_pairs(model, str(pairs_path), str(images), DEMO_FOLDS, seed=seed,
+                                                         raw_photos=True)
+        reports.append({"name": name, **report})
+        queries = "the face itself" if model.encoder.plan is None else "protected queries"
+        curves[f"{name}: {queries}"] = (scores, issame)
+    plot_roc(curves, out / "roc.png",
+             title=f"LFW folds {DEMO_FOLDS[0]}-{DEMO_FOLDS[-1]}, one random rank per protected query")
     with atomic_write(out / "verification.json", "w") as fh:
-        json.dump(report, fh, indent=1)
-    return report
+        json.dump({**reports[0], "compared_with": {r["name"]: r for r in reports[1:]}}, fh, indent=1)
+    return reports
 
 
-def _seen_note(card: dict) -> str:
+def _seen_note(card: dict, name: str = "The shipped model") -> str:
     """Whether the verified people were in the model's training set, and its accuracy on unseen people."""
     dev = card.get("dev_protocol", {})
     unseen = (f" On people it never saw (the development protocol: {dev.get('measured_on', 'this model')}) it "
               f"scores {100 * dev['accuracy']:.2f} %." if "accuracy" in dev else "")
     if card.get("dev_folds_seen_in_training"):
-        return ("The shipped model was trained on every LFW person, these included, so this accuracy is optimistic."
+        return (f"{name} was trained on every LFW person, these included, so this accuracy is optimistic."
                 + unseen)
     return "These people were never seen in training." + unseen
 
 
-def _write_html(out: Path, sheets: list[Path], report: dict | None, model, note: str,
+def _report_rows(reports: list[dict]) -> list[tuple[str, list]]:
+    """The verification table: one column per model (the default first)."""
+    if not reports:
+        return []
+    def column(key: str, show) -> list[str]:
+        return [show(r[key]) for r in reports]
+
+    return [
+        ("model", column("name", html.escape)),
+        ("encoder / plan", [f"{r['encoder']} / {r['plan'] or 'none (the face itself)'}" for r in reports]),
+        ("pairs (LFW folds 7-8)", column("pairs", str)),
+        ("accuracy (10 stratified folds)",
+         [f"{100 * r['accuracy']:.2f} % &plusmn; {100 * r['accuracy_std']:.2f}" for r in reports]),
+        ("TAR at FAR=1e-3", column("tar_at_far_1e-3", lambda v: f"{100 * v:.2f} %")),
+        ("ROC AUC", column("auc", lambda v: f"{v:.4f}")),
+        ("seconds", column("seconds", str)),
+    ]
+
+
+def _write_html(out: Path, sheets: list[Path], reports: list[dict], model, note: str,
                 failed: list[tuple[Path, str]]) -> Path:
-    rows = []
-    if report:
-        rows = [
-            ("pairs (LFW folds 7-8)", report["pairs"]),
-            ("accuracy (10 stratified folds)", f"{100 * report['accuracy']:.2f} % &plusmn; {100 * report['accuracy_std']:.2f}"),
-            ("TAR at FAR=1e-3", f"{100 * report['tar_at_far_1e-3']:.2f} %"),
-            ("ROC AUC", f"{report['auc']:.4f}"),
-            ("encoder / plan", f"{report['encoder']} / {report['plan']}"),
-            ("seconds", report["seconds"]),
-        ]
+    rows = _report_rows(reports)
     card = getattr(model, "card", {}) if model else {}
     parts = [
         "<!doctype html><meta charset='utf-8'><title>partialface demo</title>",
@@ -117,8 +139,9 @@ def _write_html(out: Path, sheets: list[Path], report: dict | None, model, note:
         f"<p>{html.escape(note)}</p>",
     ]
     if rows:
-        parts.append("<h2>Verification from protected queries</h2><table>")
-        parts += [f"<tr><td>{html.escape(str(k))}</td><td>{v}</td></tr>" for k, v in rows]
+        parts.append("<h2>Verification of LFW folds 7-8 from raw photos</h2><table>")
+        parts += ["<tr><td>" + html.escape(k) + "</td>" + "".join(f"<td>{v}</td>" for v in values) + "</tr>"
+                  for k, values in rows]
         parts.append("</table><p><img src='roc.png' alt='ROC curve' style='max-width:640px'></p>")
     if card:
         parts.append("<h2>Model card</h2><pre>" + html.escape(json.dumps(card, indent=1)) + "</pre>")
@@ -145,8 +168,10 @@ class DemoResult:
 
 
 def run_demo(data: str | os.PathLike | None, out: str | os.PathLike, count: int = 6, seed: int = 0,
-             verify: bool = True, overwrite: bool = False) -> DemoResult:
+             verify: bool = True, overwrite: bool = False, baseline: bool = True) -> DemoResult:
     """Protect ``count`` faces of ``data`` into ``out``, verify folds 7-8 when possible.
+
+    ``baseline``: verify the same pairs with the shipped ``rgb-baseline`` too, when it is shipped.
 
     Exits (SystemExit with how to get faces) when ``data`` is missing or holds no photo.
     """
@@ -160,18 +185,19 @@ def run_demo(data: str | os.PathLike | None, out: str | os.PathLike, count: int 
     if not faces:
         raise SystemExit(f"partialface demo: {NO_FACES_HELP}")
     out = check_output_folder(out, "--out")
-    model = _load_default_model()
+    model = _load_shipped("default")
     pairs = folder.parent / "pairs.txt"
     verifying = verify and model is not None and pairs.is_file()
+    compared = _load_shipped(BASELINE) if verifying and baseline else None
     outputs = OutputFiles("--out", overwrite, inputs=faces)
     for name in ("report.html", *(("roc.png", "verification.json") if verifying else ())):
         outputs.add(out / name)
     with RunFolderLock(out, "demo"):
-        return _demo(folder, faces, out, model, pairs, verifying, seed, overwrite)
+        return _demo(folder, faces, out, model, pairs, verifying, seed, overwrite, compared)
 
 
 def _demo(folder: Path, faces: list[Path], out: Path, model, pairs: Path, verifying: bool, seed: int,
-          overwrite: bool) -> DemoResult:
+          overwrite: bool, compared=None) -> DemoResult:
     encoder = model.encoder if model else None
     # Photos are prepared as the model records (its crop box, or five-point alignment of raw photos).
     protected = protect_files(faces, out / "faces", ChannelPlan.tface(), seed=seed,
@@ -181,23 +207,29 @@ def _demo(folder: Path, faces: list[Path], out: Path, model, pairs: Path, verify
     plan = (encoder.plan if encoder else ChannelPlan.tface()).fingerprint
     print(f"protected {len(sheets)} faces from {folder} with plan {plan}; preview sheets in {out / 'faces'}")
 
-    report, note = None, ""
+    reports, note = [], ""
     if model is None:
         note = "No shipped default model in this build: verification skipped."
     elif not pairs.is_file():
         note = f"No pairs.txt next to {folder}: verification skipped."
     elif verifying:
-        print(f"verifying LFW folds {DEMO_FOLDS} from protected queries with the default model ...")
-        report = _verify(model, pairs, folder, out, seed)
+        with_baseline = f" and, for comparison, {BASELINE} (the face itself)" if compared else ""
+        print(f"verifying LFW folds {DEMO_FOLDS} from protected queries with the default model{with_baseline} ...")
+        reports = _verify({"default": model, **({BASELINE: compared} if compared else {})}, pairs, folder, out, seed)
         seen = _seen_note(model.card)
         note = (f"Default model ({model.source}) verifying LFW pairs folds {DEMO_FOLDS}; every query image was "
                 f"protected with one random rank of its plan. {seen}")
-        print(f"accuracy {100 * report['accuracy']:.2f} +- {100 * report['accuracy_std']:.2f} %, "
-              f"TAR@FAR=1e-3 {100 * report['tar_at_far_1e-3']:.2f} %, AUC {report['auc']:.4f} "
-              f"({report['pairs']} pairs, {report['seconds']} s)")
+        if compared:
+            note += (f" Beside it, {BASELINE}, trained the same way on the faces themselves, verifies the same "
+                     f"pairs unprotected: the difference is what protection costs. "
+                     f"{_seen_note(compared.card, BASELINE)}")
+        for report in reports:
+            print(f"{report['name']}: accuracy {100 * report['accuracy']:.2f} +- {100 * report['accuracy_std']:.2f} %, "
+                  f"TAR@FAR=1e-3 {100 * report['tar_at_far_1e-3']:.2f} %, AUC {report['auc']:.4f} "
+                  f"({report['pairs']} pairs, {report['seconds']} s)")
         print(seen)
-    if note and not report:
+    if note and not reports:
         print(note)
-    page = _write_html(out, sheets, report, model, note, protected.failed)
+    page = _write_html(out, sheets, reports, model, note, protected.failed)
     print(f"report: {page}")
     return DemoResult(page, protected.failed, protected.report)
