@@ -31,9 +31,8 @@ import torch
 
 from partialface.encoders import FrequencyEncoder, estimate_frequency_scale, get_encoder
 from partialface.models import get_head, get_model
-from partialface.training import StepSchedule, build_optimizer, build_scheduler, train_step
+from partialface.training import FaceClassifier, StepSchedule, build_optimizer, build_scheduler, train_step
 from partialface.training.rank_keyed import rank_keyed_model_spec
-from partialface.training.trainer import FaceClassifier
 
 LFW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw" / "images"
 

@@ -104,7 +104,7 @@ def test_cached_images_train_identically_and_channels_last_agrees(dataset_root: 
 
 def test_channels_last_classifier_computes_the_same_logits() -> None:
     from partialface.models import get_head
-    from partialface.training.trainer import FaceClassifier
+    from partialface.training import FaceClassifier
 
     torch.manual_seed(0)
     backbone = get_model("mobilefacenet", width=0.25, in_channels=27, embedding_size=16, input_size=16)
@@ -120,7 +120,7 @@ def test_bfloat16_classifier_runs_its_backbone_in_bfloat16_and_stays_close() -> 
     """``CPU_BFLOAT16``'s path: the backbone's convolutions run in bfloat16 (so the logits differ from
     float32's), the head in float32, and the logits stay within bfloat16's precision of float32's."""
     from partialface.models import get_head
-    from partialface.training.trainer import FaceClassifier
+    from partialface.training import FaceClassifier
 
     torch.manual_seed(0)
     backbone = get_model("mobilefacenet", width=0.25, in_channels=27, embedding_size=16, input_size=16)

@@ -44,7 +44,8 @@ def test_margin_loss_scores_only_labels_with_a_class() -> None:
 
 
 def test_distillation_relation_and_consistency_losses_vanish_when_matched() -> None:
-    targets = F.normalize(torch.randn(4, 8), dim=1)
+    # Seeded: whether reversing the batch changes the pairwise cosines enough depends on the draw.
+    targets = F.normalize(torch.randn(4, 8, generator=torch.Generator().manual_seed(0)), dim=1)
     embeddings = torch.cat([targets, torch.zeros(4, 8)], dim=1)  # same cosines as the teacher
     logits, labels = torch.zeros(4, 3), torch.tensor([0, 1, 0, 1])
     matched = objective(margin=0.0, distill=1.0, relation=1.0)(embeddings, logits, labels, 3 * targets, targets)

@@ -24,7 +24,8 @@ from .dev_evaluation import DevEvaluator
 from .distributed import DistributedContext, SynchronizedBatchNorm, init_distributed, synchronize_batch_norm
 from .sampler import EpochBatchSampler
 from .schedule import StepSchedule, build_optimizer, build_scheduler, parameter_groups
-from .trainer import FaceClassifier, StepResult, Trainer, build_plan, train_step
+from .step import FaceClassifier, StepResult, train_step
+from .trainer import Trainer, build_plan
 
 __all__ = [
     "CHECKPOINT_FORMAT",
