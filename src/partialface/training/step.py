@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from ..encoders import InputEncoder
 from .objective import TrainingObjective
 
-__all__ = ["FaceClassifier", "StepResult", "train_step", "synchronize"]
+__all__ = ["FaceClassifier", "StepResult", "train_step"]
 
 
 class FaceClassifier(nn.Module):
@@ -70,7 +70,7 @@ class StepResult:
     parts: Mapping[str, float] = field(default_factory=dict)
 
 
-def synchronize(device: torch.device) -> None:
+def _synchronize(device: torch.device) -> None:
     """Wait for the device's queued work (CUDA), so that wall-clock timings cover it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -98,7 +98,7 @@ def train_step(
     device = images.device
     start = time.perf_counter()
     inputs = encoder.encode_train(images, labels.cpu(), generator)
-    synchronize(device)
+    _synchronize(device)
     encoded = time.perf_counter()
     labels = labels.to(device, non_blocking=True)
     scored, parts = None, {}
@@ -116,6 +116,6 @@ def train_step(
     scaler.update()
     scheduler.step()
     loss_value = float(loss.detach())
-    synchronize(device)
+    _synchronize(device)
     end = time.perf_counter()
     return StepResult(loss_value, correct, int(labels.shape[0]), encoded - start, end - start, scored, parts)
