@@ -5,7 +5,7 @@
 2. The shipped default PartialFace model verifies LFW folds 7-8 (the development protocol's
    evaluation folds) from protected queries: one random rank per image. The report says, from the
    model card, whether the model saw those people in training and what it scores on unseen ones.
-   Beside it, the shipped ``rgb-baseline`` (trained identically on the face itself) verifies the same
+   Beside it, the shipped ``rgb-baseline`` (``default``'s recipe on the face itself) verifies the same
    pairs: the difference is what protection costs (``--no-baseline`` skips it).
 3. ``report.html`` gathers the sheets, the ROC curves and the numbers.
 
@@ -67,7 +67,7 @@ def pick_faces(folder: Path, count: int, seed: int = 0) -> list[Path]:
     return chosen
 
 
-BASELINE = "rgb-baseline"  # the shipped model that sees the face itself, trained like `default`
+BASELINE = "rgb-baseline"  # the shipped model that sees the face itself, with `default`'s recipe (its card: budget)
 
 
 def _load_shipped(name: str):
@@ -220,7 +220,7 @@ def _demo(folder: Path, faces: list[Path], out: Path, model, pairs: Path, verify
         note = (f"Default model ({model.source}) verifying LFW pairs folds {DEMO_FOLDS}; every query image was "
                 f"protected with one random rank of its plan. {seen}")
         if compared:
-            note += (f" Beside it, {BASELINE}, trained the same way on the faces themselves, verifies the same "
+            note += (f" Beside it, {BASELINE}, trained with the same recipe on the faces themselves, verifies the same "
                      f"pairs unprotected: the difference is what protection costs. "
                      f"{_seen_note(compared.card, BASELINE)}")
         for report in reports:
